@@ -1,0 +1,3 @@
+from cryogui.cli import main
+
+raise SystemExit(main())

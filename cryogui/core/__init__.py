@@ -1,0 +1,1 @@
+"""The science: numpy, scipy and torch only.  Nothing in here imports Qt, pyqtgraph or vispy."""

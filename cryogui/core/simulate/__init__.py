@@ -1,0 +1,1 @@
+"""Deterministic (seeded) synthetic data shared by the demo, the tests and the teaching mode."""
