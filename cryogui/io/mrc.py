@@ -7,50 +7,16 @@ stacks, (y, x) for micrographs: x is the column, as in the file.  Large files ar
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import mrcfile
 import numpy as np
 
+from cryogui.core.volume import Volume
 from cryogui.errors import FormatError
 from cryogui.io.atomic import atomic_path
 
 MRC_SUFFIXES = (".mrc", ".mrcs", ".map", ".rec", ".st", ".ali")
-
-
-@dataclass
-class Volume:
-    """An image, stack or map with its geometry.
-
-    data:        numpy array, (y, x) for an image, (n, y, x) for a stack, (z, y, x) for a map.
-    apix:        pixel size in Angstrom (x); ``None`` when the header does not say (voxel size 0).
-    origin:      (x, y, z) in Angstrom of voxel (0, 0, 0): the header origin if set, else nstart x voxel size.
-    voxel_size:  (x, y, z) in Angstrom (differs from apix only for anisotropic voxels).
-    is_stack:    True for particle stacks (``.mrcs`` or ispg 0 with nz > 1 in a stack file).
-    path:        where it was read from, if anywhere.
-    """
-
-    data: np.ndarray
-    apix: float | None = None
-    origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    voxel_size: tuple[float, float, float] | None = None
-    is_stack: bool = False
-    path: str | None = None
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(self.data.shape)
-
-    @property
-    def kind(self) -> str:
-        if self.data.ndim == 2:
-            return "image"
-        return "stack" if self.is_stack else "map"
-
-    def apix_or(self, default: float) -> float:
-        return float(self.apix) if self.apix else float(default)
 
 
 def _check_path(path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cryogui.io.mrc import Volume
+from cryogui.core.volume import Volume
 
 
 def gaussian_map(centres_A: np.ndarray, sigmas_A, amplitudes, box: int, apix: float) -> np.ndarray:

@@ -57,25 +57,3 @@ def simulate_particles(volume: np.ndarray, apix: float, n: int, snr: float | Non
     if not ctf:
         table = table.drop(columns=["rlnDefocusU", "rlnDefocusV", "rlnDefocusAngle"])
     return images.astype(np.float32), table
-
-
-def write_particle_stack(star_path, stack: np.ndarray, table: pd.DataFrame, apix: float):
-    """Write ``stack`` as ``<star>.mrcs`` beside a RELION 3.1 STAR file that references it (both atomic)."""
-    from pathlib import Path
-
-    from cryogui.io.mrc import write_mrc
-    from cryogui.io.star import particles_to_blocks, write_star
-
-    star_path = Path(star_path)
-    stack_path = star_path.with_suffix(".mrcs")
-    write_mrc(stack_path, stack, apix, stack=True)
-    df = table.copy()
-    df.insert(0, "rlnImageName", [f"{i + 1:06d}@{stack_path.name}" for i in range(len(df))])
-    first = df.iloc[0]
-    blocks = particles_to_blocks(df.drop(columns=[c for c in ("rlnVoltage", "rlnSphericalAberration",
-                                                              "rlnAmplitudeContrast") if c in df]),
-                                 apix=apix, box=stack.shape[-1], voltage=float(first.get("rlnVoltage", 300.0)),
-                                 cs=float(first.get("rlnSphericalAberration", 2.7)),
-                                 amplitude_contrast=float(first.get("rlnAmplitudeContrast", 0.1)))
-    write_star(star_path, blocks)
-    return star_path, stack_path

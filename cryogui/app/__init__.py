@@ -1,0 +1,1 @@
+"""The shell: QApplication, MainWindow, docks, menus, settings, ``run_gui``; wires the rest."""

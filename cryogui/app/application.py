@@ -1,0 +1,122 @@
+"""``run_gui``: the QApplication, the main window, the demo data, and the screenshot / smoke-test modes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("cryogui.app")
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="cryogui", description="Open the cryogui window (on FILEs, or the demo data).")
+    p.add_argument("files", nargs="*", type=Path, help="micrographs, maps, STAR, coordinate or .cs files")
+    p.add_argument("--demo-dir", type=Path, default=None, help="where the demo data set lives (made if missing)")
+    p.add_argument("--no-demo", action="store_true", help="start empty instead of on the demo data")
+    p.add_argument("--screenshot", type=Path, default=None, metavar="DIR",
+                   help="render the window and each panel to PNGs in DIR, then quit")
+    p.add_argument("--settle", type=float, default=4.0, help="seconds to let jobs run before --screenshot")
+    p.add_argument("--smoke-test", action="store_true", help="open every panel, then quit with exit code 0")
+    return p.parse_args(argv)
+
+
+def make_app():
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QApplication
+
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", foreground="k")
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("cryogui")
+    app.setOrganizationName("cryogui")
+    return app
+
+
+def build_window():
+    """The main window with logging and the compute device wired up (used by ``run_gui`` and the tests)."""
+    from cryogui.app.logs import setup_logging
+    from cryogui.app.main_window import MainWindow
+    from cryogui.core.device import configure_threads, describe_device
+
+    configure_threads(for_gui=True)
+    log_path, handler = setup_logging()
+    window = MainWindow(log_handler=handler, device_text=describe_device())
+    log.info("cryogui started; log file %s", log_path)
+    return window
+
+
+def start_demo(window, demo_dir: Path) -> None:
+    """Write the demo data in a background job if needed, then load it into the window."""
+    from cryogui.demo import demo_is_complete, demo_job
+
+    if demo_is_complete(demo_dir):
+        window.load_demo(demo_dir)
+        return
+    window.ctx.jobs.start("app.demo", "Preparing demo data", lambda: demo_job(demo_dir),
+                          on_result=lambda _: window.load_demo(demo_dir))
+
+
+def grab_screenshots(window, out: Path) -> list[Path]:
+    """Save the whole window, then each panel raised in turn, as PNGs (real pixels from the screen)."""
+    from PySide6.QtWidgets import QApplication
+
+    from cryogui.app.registry import PANELS
+
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance()
+    saved = []
+
+    def grab(name: str) -> None:
+        for _ in range(10):
+            app.processEvents()
+        screen = window.screen() or app.primaryScreen()
+        pix = screen.grabWindow(window.winId())
+        if pix.isNull() or pix.width() < 10:
+            pix = window.grab()
+        path = out / f"{name}.png"
+        pix.save(str(path))
+        saved.append(path)
+
+    grab("main_window")
+    for spec in PANELS:
+        window.docks[spec.panel_id].raise_()
+        grab(f"panel_{spec.panel_id}")
+    window.docks[PANELS[0].panel_id].raise_()
+    return saved
+
+
+def run_gui(argv: list[str]) -> int:
+    args = _parse(argv)
+    from PySide6.QtCore import QTimer
+
+    from cryogui.models.paths import demo_dir as default_demo_dir
+
+    app = make_app()
+    window = build_window()
+    window.show()
+    if args.files:
+        window.open_paths(args.files)
+    elif not args.no_demo:
+        start_demo(window, args.demo_dir or default_demo_dir())
+
+    if args.screenshot is not None:
+        def shoot() -> None:
+            if window.jobs.get("app.demo") is not None and window.jobs.get("app.demo").is_active:
+                QTimer.singleShot(500, shoot)
+                return
+            QTimer.singleShot(int(args.settle * 1000), lambda: (grab_screenshots(window, args.screenshot),
+                                                                window.close()))
+        QTimer.singleShot(500, shoot)
+    elif args.smoke_test:
+        def smoke() -> None:
+            if window.jobs.get("app.demo") is not None and window.jobs.get("app.demo").is_active:
+                QTimer.singleShot(500, smoke)
+                return
+            for dock in window.docks.values():
+                dock.raise_()
+                app.processEvents()
+            window.close()
+        QTimer.singleShot(500, smoke)
+    code = app.exec()
+    return int(code)

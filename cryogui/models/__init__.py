@@ -1,0 +1,1 @@
+"""Qt-free application state: the session, picks with undo history, run state, settings."""
