@@ -41,16 +41,21 @@ def describe(path: Path) -> dict:
         pset = read_particles(path)
         info.update(particles=len(pset), pixel_size=pset.apix, box=pset.box, has_poses=pset.has_poses,
                     has_ctf=pset.has_ctf)
-    if kind in ("coords", "cs"):
-        from cryogui.io.coords import count_picks
-
-        counts = count_picks(path)
-        info.update(picks=int(sum(counts.values())), picks_per_micrograph=counts)
+        if pset.has("rlnCoordinateX", "rlnCoordinateY"):  # particles with pick coordinates are picks too
+            kind = "coords"
     if kind == "cs":
         from cryogui.io.cryosparc import read_cs
 
         df = read_cs(path)
         info.update(rows=len(df), has_poses="rlnAngleRot" in df, columns=list(map(str, df.columns)))
+        if "rlnCoordinateX" not in df:  # particles without pick locations (an alignment export)
+            info["particles"] = len(df)
+            return info
+    if kind in ("coords", "cs"):
+        from cryogui.io.coords import count_picks
+
+        counts = count_picks(path)
+        info.update(picks=int(sum(counts.values())), picks_per_micrograph=counts)
     return info
 
 

@@ -95,13 +95,17 @@ def read_header(path: str | Path) -> dict:
                 ispg = int(h.ispg)
                 origin = (float(h.origin.x), float(h.origin.y), float(h.origin.z))
                 nstart = (int(h.nxstart), int(h.nystart), int(h.nzstart))
+                ext = int(h.nsymbt)
     except ValueError as exc:
         raise FormatError(path, f"not a valid MRC file ({exc})") from None
+    if min(nx, ny, nz) < 1:
+        raise FormatError(path, f"the header says the data is {nx} x {ny} x {nz}: not an MRC file, or a corrupt "
+                                "header")
     bytes_per = {0: 1, 1: 2, 2: 4, 4: 8, 6: 2, 12: 2, 101: 0.5}.get(mode)
     if bytes_per is None:
         raise FormatError(path, f"unsupported MRC mode {mode}")
     expected = int(nx * ny * nz * bytes_per)
-    available = path.stat().st_size - 1024
+    available = path.stat().st_size - 1024 - max(ext, 0)
     if available < expected:
         raise FormatError(path, f"truncated: the header promises {expected} data bytes, the file has fewer")
     return {"nx": nx, "ny": ny, "nz": nz, "mode": mode, "ispg": ispg,

@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable, Generator
 from typing import Any
 
-from PySide6.QtCore import QObject, QThreadPool, Signal
+from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
 from superqt.utils import GeneratorWorker
 
 from cryogui.core.jobs import Snapshot
@@ -154,6 +154,8 @@ class JobHandle(QObject):
         worker.errored.connect(self._on_error)
         worker.paused.connect(lambda: self._set_state("paused"))
         worker.resumed.connect(lambda: self._set_state("running"))
+        # set from the worker thread itself, so that wait() works while the GUI thread blocks
+        worker.finished.connect(self._done.set, Qt.DirectConnection)
         worker.finished.connect(self._on_finished)
         worker.returned.connect(self._on_returned)
         worker.started.connect(lambda: self._set_state("running") if self.state == "starting" else None)
