@@ -7,10 +7,10 @@ import logging
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QPlainTextEdit,
-                               QTextBrowser, QVBoxLayout, QDialog, QWidget)
+                               QTabWidget, QTextBrowser, QVBoxLayout, QDialog, QWidget)
 
 from cryogui import __version__
 from cryogui.app.registry import PANELS
@@ -50,9 +50,9 @@ class MainWindow(QMainWindow):
         self._build_bottom(log_handler)
         self._build_menus()
         self._build_status(device_text)
-        self._default_state = self.saveState()
         self.resize(1500, 950)
-        self._restore_layout()
+        self._default_state: QByteArray | None = None
+        self._restored = self._restore_layout()
 
     # ---- construction ---------------------------------------------------------------------------------------
     def _build_panels(self) -> None:
@@ -75,7 +75,7 @@ class MainWindow(QMainWindow):
                 self.tabifyDockWidget(first, dock)
             self.panels[spec.panel_id] = panel
             self.docks[spec.panel_id] = dock
-        self.setTabPosition(Qt.AllDockWidgetAreas, self.tabPosition(Qt.TopDockWidgetArea))
+        self.setTabPosition(Qt.RightDockWidgetArea, QTabWidget.North)
         if first is not None:
             first.raise_()
 
@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
         self.log_view.setObjectName("log_view")
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(5000)
+        self.log_view.sizeHint = lambda: QSize(600, 110)  # type: ignore[method-assign]
         log_dock = QDockWidget("Log", self)
         log_dock.setObjectName("dock_log")
         log_dock.setWidget(self.log_view)
@@ -97,7 +98,6 @@ class MainWindow(QMainWindow):
         jobs_dock.raise_()
         self.docks["jobs"] = jobs_dock
         self.docks["log"] = log_dock
-        self.resizeDocks([jobs_dock], [150], Qt.Vertical)
         if log_handler is not None:
             log_handler.emitter.message.connect(self._append_log)
 
@@ -275,21 +275,39 @@ class MainWindow(QMainWindow):
         self.status(f"Demo data from {demo_dir}")
 
     # ---- layout ---------------------------------------------------------------------------------------------
+    def _apply_default_sizes(self) -> None:
+        """Panels get the room; the jobs/log strip at the bottom stays short."""
+        h = max(300, self.height())
+        self.resizeDocks([self.docks[PANELS[0].panel_id], self.docks["jobs"]], [int(h * 0.8), int(h * 0.16)],
+                         Qt.Vertical)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        if self._default_state is None:
+            self._default_state = self.saveState()
+            if not self._restored:
+                QTimer.singleShot(0, self._apply_default_sizes)
+
     def reset_layout(self) -> None:
-        self.restoreState(self._default_state)
         for dock in self.docks.values():
+            dock.setFloating(False)
             dock.show()
+        if self._default_state is not None:
+            self.restoreState(self._default_state)
+        self._apply_default_sizes()
         self.docks[PANELS[0].panel_id].raise_()
 
-    def _restore_layout(self) -> None:
+    def _restore_layout(self) -> bool:
         geo, state = self.settings.get("window_geometry"), self.settings.get("window_state")
+        ok = False
         try:
             if geo:
                 self.restoreGeometry(QByteArray(base64.b64decode(geo)))
             if state:
-                self.restoreState(QByteArray(base64.b64decode(state)))
+                ok = bool(self.restoreState(QByteArray(base64.b64decode(state))))
         except (ValueError, TypeError):
             log.warning("saved window layout unreadable: using the default")
+        return ok
 
     def save_layout(self) -> None:
         self.settings.set("window_geometry", base64.b64encode(bytes(self.saveGeometry())).decode())

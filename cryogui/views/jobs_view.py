@@ -86,6 +86,11 @@ class JobsView(QWidget):
         jobs.job_added.connect(self._add)
         jobs.job_finished.connect(lambda h: self._prune())
 
+    def sizeHint(self):  # noqa: N802 (Qt name): a short strip under the panels
+        from PySide6.QtCore import QSize
+
+        return QSize(600, 110)
+
     def rows(self) -> list[_JobRow]:
         return [self._rows.itemAt(i).widget() for i in range(self._rows.count() - 1)]
 
