@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,7 @@ DEMO_MAP_BOX = 64
 DEMO_MAP_APIX = 4.0
 DEMO_MICROGRAPH_APIX = 2.0
 STAMP = "demo.json"
+SAMPLES = Path(__file__).parent / "resources" / "samples"
 
 
 def demo_is_complete(out: Path) -> bool:
@@ -71,6 +73,12 @@ def write_demo(out: str | Path, n_micrographs: int = 3, n_particles: int = 500, 
     stack, table = simulate_particles(vol.data, vol.apix, n_particles, snr=1.0, ctf=True, seed=7)
     write_particle_stack(out / "particles" / "particles.star", stack, table, vol.apix)
     files += ["particles/particles.star", "particles/particles.mrcs"]
+
+    real = out / "real"
+    real.mkdir(parents=True, exist_ok=True)
+    for sample in sorted(SAMPLES.glob("*.mrc")):
+        shutil.copyfile(sample, real / sample.name)
+        files.append(f"real/{sample.name}")
 
     summary = {"version": __version__, "files": files, "map_apix": DEMO_MAP_APIX,
                "micrograph_apix": DEMO_MICROGRAPH_APIX, "particles": n_particles, "micrographs": n_micrographs}

@@ -258,6 +258,7 @@ class MainWindow(QMainWindow):
         demo_dir = Path(demo_dir)
         files = [demo_dir / "maps" / "demo_map.mrc", demo_dir / "particles" / "particles.star"]
         files += sorted((demo_dir / "micrographs").glob("*.mrc"))
+        files += sorted((demo_dir / "real").glob("*.mrc"))
         from cryogui.app.loading import load_into_session
 
         for f in files:
