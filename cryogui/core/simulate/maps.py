@@ -43,7 +43,7 @@ def demo_domains(seed: int = 0, radius_A: float = 70.0) -> tuple[np.ndarray, np.
     for k, (centre, radii, count) in enumerate(domains):
         pts = rng.normal(size=(count * 3, 3))
         pts = pts[np.linalg.norm(pts, axis=1) < 1.6][:count]
-        cs.append(centre + pts * radii * 0.7)
+        cs.append(centre + pts * radii * 0.8)
         ds.append(np.full(len(pts), k))
     centres = np.concatenate(cs)
     dom = np.concatenate(ds)
@@ -54,7 +54,7 @@ def demo_domains(seed: int = 0, radius_A: float = 70.0) -> tuple[np.ndarray, np.
 
 def demo_map(box: int = 64, apix: float = 4.0, seed: int = 0) -> Volume:
     """The demo map: an asymmetric three-domain particle, normalised to a maximum of 1, origin at the box corner."""
-    centres, sig, amp, _ = demo_domains(seed, radius_A=0.30 * box * apix)
+    centres, sig, amp, _ = demo_domains(seed, radius_A=0.42 * box * apix)
     vol = gaussian_map(centres, sig * apix / 4.0 + 2.0, amp, box, apix)
     vol /= max(float(vol.max()), 1e-12)
     return Volume(data=vol, apix=float(apix), origin=(0.0, 0.0, 0.0), voxel_size=(apix, apix, apix))
