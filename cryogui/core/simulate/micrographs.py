@@ -23,16 +23,16 @@ def _particle_patch(diameter: float, rng: np.random.Generator) -> tuple[np.ndarr
     half = int(np.ceil(r * 1.25)) + 1
     yy, xx = np.mgrid[-half:half + 1, -half:half + 1].astype(np.float32)
     n_dom = int(rng.integers(3, 6))
-    patch = np.zeros_like(xx)
-    # one central body plus domains around it; the envelope radius stays close to r
-    sig_core = 0.42 * r
-    patch += np.exp(-(xx ** 2 + yy ** 2) / (2 * sig_core ** 2))
+    # envelope: a projected sphere (thickness sqrt(r^2 - rho^2)) with a soft 1-2 px rim
+    rho2 = xx ** 2 + yy ** 2
+    patch = np.sqrt(np.clip(r * r - rho2, 0, None)) / r
+    # internal domains (texture), inside the envelope
     for _ in range(n_dom):
         ang = rng.uniform(0, 2 * np.pi)
-        dist = rng.uniform(0.25, 0.45) * r
+        dist = rng.uniform(0.2, 0.55) * r
         cx, cy = dist * np.cos(ang), dist * np.sin(ang)
-        s = rng.uniform(0.22, 0.32) * r
-        patch += rng.uniform(0.5, 0.9) * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * s ** 2))
+        s = rng.uniform(0.15, 0.25) * r
+        patch += rng.uniform(0.2, 0.4) * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * s ** 2)) * (rho2 < r * r)
     patch /= patch.max()
     return -patch, half
 
