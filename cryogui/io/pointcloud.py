@@ -190,3 +190,31 @@ def read_cloud(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     if suffix == ".csv":
         return read_csv(path)
     raise InputError(f"{path}: unknown point-cloud format {suffix!r}; use .cmm, .pdb or .csv")
+
+
+def write_animation(path: str | Path, frames: list[np.ndarray], fps: float = 10.0) -> Path:
+    """Frames (h, w, 3|4) uint8 -> an animated GIF, or MP4 when imageio-ffmpeg is installed (atomic)."""
+    import imageio.v2 as imageio
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if not frames:
+        raise InputError("no frames recorded yet: run a method first")
+    if suffix not in (".gif", ".mp4"):
+        raise InputError(f"{path}: animations are written as .gif or .mp4")
+    if suffix == ".mp4":
+        try:
+            import imageio_ffmpeg  # noqa: F401
+        except ImportError:
+            raise InputError("MP4 needs the imageio-ffmpeg package; export a .gif instead") from None
+    h = min(f.shape[0] for f in frames)
+    w = min(f.shape[1] for f in frames)
+    clean = [np.ascontiguousarray(f[:h, :w, :3], dtype=np.uint8) for f in frames]
+    from cryogui.io.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        if suffix == ".gif":
+            imageio.mimsave(str(tmp), clean, format="GIF", duration=1.0 / fps, loop=0)
+        else:
+            imageio.mimsave(str(tmp), clean, fps=fps)
+    return path

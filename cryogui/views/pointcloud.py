@@ -1,12 +1,591 @@
-"""The Point cloud dock: lists the session's data of the kinds this panel works on."""
+"""The Point cloud dock: TRN and CVT point clouds of a 2D image or 3D map, side by side, animated as they converge.
+
+Controls on the left; on the right one view per method (pyqtgraph image + points (+ Voronoi cells for CVT) in 2D, a
+vispy isosurface + markers in 3D) and the live energy curves with the random-sampling reference.  Work runs through
+the job manager (keys ``pointcloud.trn`` / ``pointcloud.cvt``); the views redraw from a 30 Hz timer.
+"""
 
 from __future__ import annotations
 
-from cryogui.views.base import SessionSummaryPanel
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QProgressDialog, QPushButton, QScrollArea, QSlider, QSpinBox,
+                               QSplitter, QTextBrowser, QVBoxLayout, QWidget)
+
+from cryogui.core.pointcloud.job import HELP_HTML, default_threshold, pointcloud_job, sweeps
+from cryogui.errors import InputError
+from cryogui.views.base import PanelBase
+from cryogui.views.pointcloud_view import COLORS, NAMES, MethodView
+
+METHODS = ("trn", "cvt")
+MAX_FRAMES = 240
 
 
-class PointCloudPanel(SessionSummaryPanel):
+class PointCloudPanel(PanelBase):
     panel_id = "pointcloud"
     title = "Point cloud"
-    kinds = ('map',)
-    blurb = "Density maps in the session."
+
+    def __init__(self, ctx, parent: QWidget | None = None):
+        super().__init__(ctx, parent)
+        self._sources: list[dict] = []
+        self._source: dict | None = None
+        self.handles: dict = {}
+        self.latest: dict = {}
+        self.results: dict = {}
+        self.energy: dict = {m: ([], []) for m in METHODS}
+        self.frames: dict = {m: [] for m in METHODS}
+        self._n_run = 0
+        self._dirty: set[str] = set()
+        self._random_energy: float | None = None
+        self._build()
+        self._add_source("2D Gaussian (seed example, [-1,1]^2)", builtin="gaussian2d")
+        self._add_source("Demo map (3D, simulated)", builtin="demo")
+        self._timer = QTimer(self)
+        self._timer.setInterval(33)
+        self._timer.timeout.connect(self._redraw)
+        self._timer.start()
+        ctx.session.subscribe(self._on_session)
+        for item in ctx.session.items("map"):
+            self._on_session("map", item)
+        self.source_box.setCurrentIndex(0)
+        self._select_source(0)
+
+    # ---- layout -------------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(2, 2, 2, 2)
+        split = QSplitter(Qt.Horizontal)
+        outer.addWidget(split)
+        controls = QWidget()
+        form_lay = QVBoxLayout(controls)
+        form_lay.setContentsMargins(2, 2, 2, 2)
+
+        g = QGroupBox("Density")
+        f = QFormLayout(g)
+        self.source_box = QComboBox()
+        self.source_box.setObjectName("pc_source")
+        self.source_box.currentIndexChanged.connect(self._select_source)
+        f.addRow(self.source_box)
+        self.open_btn = QPushButton("Open map…")
+        self.open_btn.clicked.connect(self._open_dialog)
+        f.addRow(self.open_btn)
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setObjectName("pc_threshold")
+        self.threshold.setDecimals(4)
+        self.threshold.setRange(-1e9, 1e9)
+        self.threshold.valueChanged.connect(self._threshold_changed)
+        self.thr_slider = QSlider(Qt.Horizontal)
+        self.thr_slider.setRange(0, 1000)
+        self.thr_slider.valueChanged.connect(self._slider_changed)
+        f.addRow("Threshold", self.threshold)
+        f.addRow(self.thr_slider)
+        self.info = QLabel("")
+        self.info.setWordWrap(True)
+        f.addRow(self.info)
+        form_lay.addWidget(g)
+
+        g = QGroupBox("Method")
+        f = QFormLayout(g)
+        self.use = {m: QCheckBox(NAMES[m]) for m in METHODS}
+        row = QHBoxLayout()
+        for m in METHODS:
+            self.use[m].setChecked(True)
+            self.use[m].setObjectName(f"pc_use_{m}")
+            row.addWidget(self.use[m])
+        f.addRow("Run", row)
+        self.n_points = self._spin(1, 10_000_000, 200, "pc_points")
+        f.addRow("Points n", self.n_points)
+        self.seed = self._spin(0, 2**31 - 1, 0, "pc_seed")
+        f.addRow("Seed", self.seed)
+        self.trn_steps = self._spin(0, 1_000_000_000, 0, "pc_trn_steps")
+        self.trn_steps.setSpecialValueText("auto (20 n)")
+        self.trn_steps.setSingleStep(1000)
+        f.addRow("TRN samples t_f", self.trn_steps)
+        self.eps0, self.epsf = self._dspin(0.5, "pc_eps0"), self._dspin(0.05, "pc_epsf")
+        self.lam0, self.lamf = self._dspin(1.0, "pc_lam0", 1000.0), self._dspin(0.5, "pc_lamf", 1000.0)
+        for lab, a, b in (("TRN ε₀ → ε_f", self.eps0, self.epsf), ("TRN λ₀ → λ_f", self.lam0, self.lamf)):
+            r = QHBoxLayout()
+            r.addWidget(a)
+            r.addWidget(b)
+            f.addRow(lab, r)
+        self.trn_mode = QComboBox()
+        self.trn_mode.addItems(["exact", "fast"])
+        self.trn_mode.setObjectName("pc_trn_mode")
+        f.addRow("TRN mode", self.trn_mode)
+        self.cvt_iters = self._spin(1, 100_000, 50, "pc_cvt_iterations")
+        f.addRow("CVT iterations", self.cvt_iters)
+        form_lay.addWidget(g)
+
+        g = QGroupBox("Run")
+        v = QVBoxLayout(g)
+        row = QHBoxLayout()
+        self.run_btn = QPushButton("Run")
+        self.step_btn = QPushButton("Step")
+        self.pause_btn = QPushButton("Pause")
+        self.cancel_btn = QPushButton("Cancel")
+        for b, name, slot in ((self.run_btn, "pc_run", self.run), (self.step_btn, "pc_step", self.step),
+                              (self.pause_btn, "pc_pause", self.toggle_pause),
+                              (self.cancel_btn, "pc_cancel", self.cancel)):
+            b.setObjectName(name)
+            b.clicked.connect(slot)
+            row.addWidget(b)
+        v.addLayout(row)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Speed"))
+        self.speed = QSlider(Qt.Horizontal)
+        self.speed.setObjectName("pc_speed")
+        self.speed.setRange(0, 100)
+        self.speed.setValue(100)
+        self.speed.setToolTip("100 = full speed; lower values pause up to 1 s between frames")
+        self.speed.valueChanged.connect(self._apply_delay)
+        row.addWidget(self.speed)
+        v.addLayout(row)
+        self.status_label = QLabel("Ready.")
+        self.status_label.setObjectName("pc_status")
+        self.status_label.setWordWrap(True)
+        v.addWidget(self.status_label)
+        form_lay.addWidget(g)
+
+        g = QGroupBox("Export")
+        v = QVBoxLayout(g)
+        row = QHBoxLayout()
+        self.export_which = QComboBox()
+        self.export_which.addItems([NAMES[m] for m in METHODS])
+        row.addWidget(self.export_which)
+        self.export_btn = QPushButton("Export cloud…")
+        self.export_btn.clicked.connect(self._export_cloud_dialog)
+        row.addWidget(self.export_btn)
+        v.addLayout(row)
+        self.anim_btn = QPushButton("Export animation (GIF)…")
+        self.anim_btn.clicked.connect(self._export_animation_dialog)
+        v.addWidget(self.anim_btn)
+        help_btn = QPushButton("How this works")
+        help_btn.clicked.connect(self._show_help)
+        v.addWidget(help_btn)
+        form_lay.addWidget(g)
+        form_lay.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(controls)
+        scroll.setWidgetResizable(True)
+        controls.setMinimumWidth(controls.sizeHint().width())
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(controls.sizeHint().width() + 16)
+        split.addWidget(scroll)
+
+        right = QSplitter(Qt.Vertical)
+        views = QWidget()
+        hl = QHBoxLayout(views)
+        hl.setContentsMargins(0, 0, 0, 0)
+        self.views = {m: MethodView(m) for m in METHODS}
+        for m in METHODS:
+            hl.addWidget(self.views[m])
+        right.addWidget(views)
+        self.energy_plot = pg.PlotWidget()
+        self.energy_plot.setObjectName("pc_energy")
+        self.energy_plot.setBackground("w")
+        self.energy_plot.setLabel("left", "energy (Å²)")
+        self.energy_plot.setLabel("bottom", "CVT: Lloyd iterations · TRN: samples per point t/n")
+        self.energy_plot.addLegend(offset=(-10, 10))
+        self.curves = {m: self.energy_plot.plot([], [], pen=pg.mkPen(COLORS[m], width=2), name=NAMES[m],
+                                                symbol="o" if m == "cvt" else None, symbolSize=4,
+                                                symbolBrush=COLORS[m]) for m in METHODS}
+        self.random_line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen((90, 90, 90), width=1.5,
+                                                                                  style=Qt.DashLine),
+                                           label="random samples", labelOpts={"position": 0.85, "color": (60, 60, 60)})
+        self.random_line.setVisible(False)
+        self.energy_plot.addItem(self.random_line)
+        right.addWidget(self.energy_plot)
+        right.setStretchFactor(0, 3)
+        right.setStretchFactor(1, 1)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        split.setSizes([controls.sizeHint().width() + 16, 900])
+
+    def _spin(self, lo, hi, val, name):
+        s = QSpinBox()
+        s.setRange(lo, hi)
+        s.setValue(val)
+        s.setObjectName(name)
+        return s
+
+    def _dspin(self, val, name, hi=1.0):
+        s = QDoubleSpinBox()
+        s.setDecimals(3)
+        s.setRange(0.001, hi)
+        s.setSingleStep(0.05)
+        s.setValue(val)
+        s.setObjectName(name)
+        return s
+
+    # ---- sources ------------------------------------------------------------------------------------------------
+    def _add_source(self, label: str, **src) -> int:
+        src["label"] = label
+        for i, old in enumerate(self._sources):
+            if old.get("path") and old.get("path") == src.get("path"):
+                self._sources[i] = src
+                return i
+        self._sources.append(src)
+        self.source_box.addItem(label)
+        return len(self._sources) - 1
+
+    def _load(self, src: dict) -> dict:
+        if "data" in src:
+            return src
+        if src.get("builtin") == "gaussian2d":
+            from cryogui.core.pointcloud.density import gaussian_example_2d
+
+            d = gaussian_example_2d(200)
+            src.update(data=d.image, spacing=d.spacing, origin=d.origin)
+        elif src.get("builtin") == "demo":
+            from cryogui.core.simulate.maps import demo_map
+
+            self._from_volume(src, demo_map())
+        return src
+
+    @staticmethod
+    def _from_volume(src: dict, vol) -> None:
+        data = np.asarray(vol.data, dtype=np.float32)
+        if data.ndim == 3 and data.shape[0] == 1:
+            data = data[0]
+        d = data.ndim
+        vs = vol.voxel_size or ((vol.apix,) * 3 if vol.apix else (1.0, 1.0, 1.0))
+        src.update(data=data, spacing=np.asarray(vs[:d], dtype=np.float64),
+                   origin=np.asarray(vol.origin[:d], dtype=np.float64))
+
+    def _on_session(self, kind: str, item) -> None:
+        if kind != "map" or getattr(item.obj, "data", None) is None:
+            return
+        if getattr(item.obj, "is_stack", False):
+            return
+        src = {"path": str(item.path) if item.path else item.name}
+        self._from_volume(src, item.obj)
+        idx = self._add_source(f"{item.name} ({'x'.join(map(str, item.obj.data.shape))})", **src)
+        if idx == self.source_box.currentIndex():
+            self._select_source(idx)
+
+    def _select_source(self, index: int) -> None:
+        if index < 0 or index >= len(self._sources):
+            return
+        try:
+            src = self._load(self._sources[index])
+        except InputError as exc:
+            self.ctx.show_error("Point cloud: density", str(exc), "")
+            return
+        self.cancel()
+        self._source = src
+        data = src["data"]
+        self._vmin, self._vmax = float(data.min()), float(data.max())
+        self.threshold.blockSignals(True)
+        self.threshold.setRange(self._vmin - 1.0, self._vmax)
+        self.threshold.setSingleStep(max(1e-4, (self._vmax - self._vmin) / 100))
+        self.threshold.setValue(default_threshold(data))
+        self.threshold.blockSignals(False)
+        self._sync_slider()
+        for m in METHODS:
+            self.views[m].set_density(data, src["spacing"], src["origin"], self.threshold.value())
+        if data.ndim == 3:
+            self.views["cvt"].link_camera(self.views["trn"])
+        self._reset_run_state()
+        self.info.setText(f"{'x'.join(map(str, data.shape))}, {src['spacing'][0]:.4g} Å/px, origin "
+                          f"({', '.join(f'{o:.4g}' for o in src['origin'])}) Å")
+
+    def _sync_slider(self) -> None:
+        span = max(1e-12, self._vmax - self._vmin)
+        self.thr_slider.blockSignals(True)
+        self.thr_slider.setValue(int(round(1000 * (self.threshold.value() - self._vmin) / span)))
+        self.thr_slider.blockSignals(False)
+
+    def _slider_changed(self, v: int) -> None:
+        self.threshold.setValue(self._vmin + (self._vmax - self._vmin) * v / 1000.0)
+
+    def _threshold_changed(self, value: float) -> None:
+        self._sync_slider()
+        for m in METHODS:
+            self.views[m].set_level(value)
+
+    def _open_dialog(self) -> None:
+        start = self.ctx.settings.get("last_dir", str(Path.home())) if self.ctx.settings else str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, "Open a map or image", start,
+                                              "MRC maps (*.mrc *.map *.mrcs *.rec);;All files (*)")
+        if path:
+            self.open_file(Path(path))
+
+    def open_file(self, path: Path) -> bool:
+        from cryogui.io.mrc import read_mrc
+
+        try:
+            vol = read_mrc(path)
+        except InputError as exc:
+            self.ctx.show_error("Point cloud: could not open the map", str(exc), "")
+            return False
+        self.ctx.session.add("map", vol, path=path)  # our subscription adds it to the list
+        idx = next(i for i, s in enumerate(self._sources) if s.get("path") == str(path))
+        self.source_box.setCurrentIndex(idx)
+        return True
+
+    def open_path(self, path: Path, kind: str) -> bool:
+        if kind != "map":
+            return False
+        for i, s in enumerate(self._sources):
+            if s.get("path") == str(path):
+                self.source_box.setCurrentIndex(i)
+                return True
+        return False
+
+    def load_demo(self, demo_dir: Path) -> None:
+        self.source_box.setCurrentIndex(0)
+
+    # ---- running ------------------------------------------------------------------------------------------------
+    def _reset_run_state(self) -> None:
+        self.latest.clear()
+        self.results.clear()
+        self._random_energy = None
+        self.random_line.setVisible(False)
+        for m in METHODS:
+            self.energy[m] = ([], [])
+            self.frames[m] = []
+            self.curves[m].setData([], [])
+            self.views[m].clear_points()
+            self.views[m].caption.setText(f"<b>{NAMES[m]}</b>")
+
+    def params(self, method: str) -> dict:
+        seed = self.seed.value()
+        if method == "trn":
+            n = self.n_points.value()
+            steps = self.trn_steps.value() or None
+            total = steps or 20 * n
+            return {"steps": steps, "eps0": self.eps0.value(), "epsf": self.epsf.value(), "lam0": self.lam0.value(),
+                    "lamf": self.lamf.value(), "mode": self.trn_mode.currentText(), "seed": seed,
+                    "report_every": max(1, total // 150)}
+        return {"iterations": self.cvt_iters.value(), "seed": seed}
+
+    def run(self, paused: bool = False) -> None:
+        if self._source is None:
+            return
+        methods = [m for m in METHODS if self.use[m].isChecked()]
+        if not methods:
+            self._set_status("Tick TRN and/or CVT first.", error=True)
+            return
+        self.cancel()
+        self._reset_run_state()
+        self._n_run = self.n_points.value()
+        src = self._source
+        thr = self.threshold.value()
+        for m in methods:
+            p = self.params(m)
+            name = src.get("path") or src["label"]
+
+            def factory(m=m, p=p):
+                return pointcloud_job(src["data"], src["spacing"], src["origin"], thr, m, self._n_run, p, name)
+
+            h = self.ctx.jobs.start(key=f"pointcloud.{m}", title=f"{NAMES[m]} {self._n_run} points", factory=factory,
+                                    on_snapshot=lambda s, m=m: self._on_snapshot(m, s),
+                                    on_result=lambda r, m=m: self._on_result(m, r),
+                                    on_error=lambda msg, tb, m=m: self._on_error(m, msg),
+                                    on_finished=lambda state, m=m: self._on_finished(m, state))
+            self.handles[m] = h
+            h.set_delay(self._delay())
+            if paused:
+                h.step()
+        self._set_status(f"Running {', '.join(NAMES[m] for m in methods)} with n = {self._n_run}…")
+        self.pause_btn.setText("Pause")
+
+    def active_handles(self) -> list:
+        return [h for h in self.handles.values() if h is not None and h.is_active]
+
+    def step(self) -> None:
+        active = self.active_handles()
+        if not active:
+            self.run(paused=True)
+            return
+        for h in active:
+            h.step()
+        self.pause_btn.setText("Resume")
+
+    def toggle_pause(self) -> None:
+        active = self.active_handles()
+        if not active:
+            return
+        if any(h.state == "paused" for h in active):
+            for h in active:
+                h.resume()
+            self.pause_btn.setText("Pause")
+        else:
+            for h in active:
+                h.pause()
+            self.pause_btn.setText("Resume")
+
+    def cancel(self) -> None:
+        for h in self.active_handles():
+            h.cancel()
+
+    def _delay(self) -> float:
+        v = self.speed.value()
+        return 0.0 if v >= 100 else ((100 - v) / 100.0) ** 2
+
+    def _apply_delay(self) -> None:
+        for h in self.active_handles():
+            h.set_delay(self._delay())
+
+    def shutdown(self) -> None:
+        self._timer.stop()
+        super().shutdown()
+
+    # ---- job callbacks (GUI thread) ---------------------------------------------------------------------------
+    def _on_snapshot(self, method: str, snap) -> None:
+        self.latest[method] = snap
+        e = snap.metrics.get("energy")
+        if e is not None:
+            xs, ys = self.energy[method]
+            xs.append(sweeps(snap.step, method, self._n_run))
+            ys.append(e)
+        if "random_energy" in snap.metrics:
+            self._random_energy = snap.metrics["random_energy"]
+        frames = self.frames[method]
+        frames.append((snap.points, snap.data.get("weights"), snap.data.get("labels")))
+        if len(frames) > MAX_FRAMES:
+            del frames[1::2]
+        self._dirty.add(method)
+
+    def _on_result(self, method: str, res) -> None:
+        self.results[method] = res
+        if res.history:
+            self.energy[method] = ([sweeps(s, method, self._n_run) for s, _ in res.history],
+                                   [e for _, e in res.history])
+        self._dirty.add(method)
+
+    def _on_error(self, method: str, message: str) -> None:
+        self._set_status(f"{NAMES[method]}: {message}", error=True)
+
+    def _on_finished(self, method: str, state: str) -> None:
+        if state == "done" and method in self.results:
+            parts = []
+            for m, r in self.results.items():
+                ratio = f" = {r.energy / self._random_energy:.2f} × random" if self._random_energy else ""
+                parts.append(f"{NAMES[m]} done: E = {r.energy:.4g} Å²{ratio}")
+            self._set_status("\n".join(parts))
+        elif state == "cancelled":
+            self._set_status(f"{NAMES[method]} cancelled.")
+        if not self.active_handles():
+            self.pause_btn.setText("Pause")
+
+    def _set_status(self, text: str, error: bool = False) -> None:
+        self.status_label.setStyleSheet("color: #c0392b;" if error else "")
+        self.status_label.setText(text)
+        self.ctx.status(f"Point cloud: {text}")
+
+    def _redraw(self) -> None:
+        if not self._dirty:
+            return
+        dirty, self._dirty = self._dirty, set()
+        for m in dirty:
+            snap = self.latest.get(m)
+            res = self.results.get(m)
+            if res is not None:
+                self.views[m].set_points(res.points, res.weights,
+                                         snap.data.get("labels") if snap is not None else None)
+            elif snap is not None:
+                self.views[m].set_points(snap.points, snap.data.get("weights"), snap.data.get("labels"))
+            xs, ys = self.energy[m]
+            self.curves[m].setData(np.asarray(xs, float), np.asarray(ys, float))
+            if snap is not None:
+                e = res.energy if res is not None else snap.metrics.get("energy", float("nan"))
+                rnd = snap.metrics.get("random_energy")
+                ratio = f" ({e / rnd:.2f} × random)" if rnd else ""
+                unit = "iteration" if m == "cvt" else "sample"
+                step = res.iterations if res is not None else snap.step
+                self.views[m].caption.setText(f"<b>{NAMES[m]}</b> &nbsp; {unit} {step}/{snap.total} &nbsp; "
+                                              f"E = {e:.4g} Å²{ratio}")
+        if self._random_energy is not None:
+            self.random_line.setValue(self._random_energy)
+            self.random_line.setVisible(True)
+
+    # ---- export -------------------------------------------------------------------------------------------------
+    def _export_method(self) -> str:
+        return METHODS[self.export_which.currentIndex()]
+
+    def cloud_for_export(self, method: str):
+        if method in self.results:
+            r = self.results[method]
+            return r.points, r.weights
+        snap = self.latest.get(method)
+        if snap is None:
+            raise InputError(f"no {NAMES[method]} cloud yet: press Run first")
+        return snap.points, snap.data.get("weights")
+
+    def _export_cloud_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export point cloud", str(Path.home() / "cloud.cmm"),
+                                              "ChimeraX markers (*.cmm);;PDB pseudo-atoms (*.pdb);;CSV (*.csv)")
+        if path:
+            self.export_cloud(Path(path), self._export_method())
+
+    def export_cloud(self, path: Path, method: str) -> bool:
+        from cryogui.io.pointcloud import write_cloud
+
+        try:
+            pts, w = self.cloud_for_export(method)
+            write_cloud(path, pts, w)
+        except (InputError, OSError) as exc:
+            self.ctx.show_error("Export point cloud", str(exc), "")
+            return False
+        self._set_status(f"Wrote {len(pts)} {NAMES[method]} points to {path}")
+        return True
+
+    def _export_animation_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export animation", str(Path.home() / "pointcloud.gif"),
+                                              "GIF (*.gif);;MP4 (*.mp4)")
+        if path:
+            self.export_animation(Path(path))
+
+    def export_animation(self, path: Path, max_frames: int = 80, fps: float = 10.0) -> bool:
+        """Replay the recorded frames of every method through its view, side by side, into a GIF/MP4."""
+        from cryogui.io.pointcloud import write_animation
+
+        methods = [m for m in METHODS if self.frames[m]]
+        if not methods:
+            self.ctx.show_error("Export animation", "no frames recorded yet: press Run first", "")
+            return False
+        count = min(max_frames, max(len(self.frames[m]) for m in methods))
+        progress = QProgressDialog("Rendering frames…", "Cancel", 0, count, self)
+        progress.setWindowModality(Qt.WindowModal)
+        images = []
+        for i in range(count):
+            row = []
+            for m in methods:
+                fr = self.frames[m]
+                j = min(len(fr) - 1, int(round(i * (len(fr) - 1) / max(1, count - 1))))
+                self.views[m].set_points(*fr[j])
+                row.append(self.views[m].frame())
+            h = min(a.shape[0] for a in row)
+            images.append(np.concatenate([a[:h] for a in row], axis=1))
+            progress.setValue(i + 1)
+            if progress.wasCanceled():
+                return False
+        progress.close()
+        self._dirty.update(methods)
+        try:
+            write_animation(path, images, fps=fps)
+        except (InputError, OSError) as exc:
+            self.ctx.show_error("Export animation", str(exc), "")
+            return False
+        self._set_status(f"Wrote {len(images)} frames to {path}")
+        return True
+
+    # ---- help ---------------------------------------------------------------------------------------------------
+    def help_html(self) -> str:
+        return HELP_HTML
+
+    def _show_help(self) -> None:
+        dlg = QDialog(self)
+        dlg.setObjectName("help_pointcloud_panel")
+        dlg.setWindowTitle("How this works: point clouds")
+        lay = QVBoxLayout(dlg)
+        text = QTextBrowser()
+        text.setHtml(self.help_html())
+        lay.addWidget(text)
+        dlg.resize(620, 560)
+        dlg.show()

@@ -1,0 +1,119 @@
+"""The Point cloud panel as a user drives it: pick a density, run TRN and CVT side by side, see the points, the
+Voronoi cells and the energy curves, step/cancel, export.  Needs Xvfb for the 3D (vispy) part."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pyqtgraph as pg
+import pytest
+from PySide6.QtCore import Qt
+
+from cryogui.io.pointcloud import read_cloud
+
+pytestmark = pytest.mark.gui
+pg.setConfigOptions(imageAxisOrder="row-major")
+
+
+@pytest.fixture
+def panel(qtbot, tmp_path):
+    from cryogui.models.session import Session
+    from cryogui.models.settings import Settings
+    from cryogui.views.base import AppContext
+    from cryogui.views.pointcloud import PointCloudPanel
+    from cryogui.workers.jobs import JobManager
+
+    errors: list = []
+    jobs = JobManager(error_reporter=lambda t, m, d: errors.append(m))
+    ctx = AppContext(jobs=jobs, session=Session(), settings=Settings(tmp_path / "settings.json"),
+                     log=logging.getLogger("test"), show_error=lambda t, m, d="": errors.append(m),
+                     status=lambda s: None)
+    p = PointCloudPanel(ctx)
+    p.errors = errors
+    qtbot.addWidget(p)
+    p.resize(1200, 800)
+    p.show()
+    qtbot.waitExposed(p)
+    yield p
+    p.shutdown()
+    jobs.shutdown(5000)
+
+
+def _wait_done(qtbot, panel, methods, timeout=60_000):
+    qtbot.waitUntil(lambda: all(m in panel.results for m in methods) and not panel.active_handles(), timeout=timeout)
+    qtbot.wait(80)  # one redraw tick
+
+
+def test_seed_2d_example_both_methods(panel, qtbot, tmp_path):
+    assert panel.objectName() == "panel_pointcloud"
+    assert panel.source_box.currentText().startswith("2D Gaussian")
+    panel.n_points.setValue(40)
+    panel.trn_steps.setValue(800)
+    panel.cvt_iters.setValue(15)
+    qtbot.mouseClick(panel.run_btn, Qt.LeftButton)
+    _wait_done(qtbot, panel, ("trn", "cvt"))
+    assert not panel.errors
+    for m in ("trn", "cvt"):
+        res = panel.results[m]
+        x, y = panel.views[m].scatter.getData()
+        np.testing.assert_allclose(np.column_stack([x, y]), res.points)  # what is drawn is the result
+        assert np.all(np.abs(res.points) <= 1.0)
+        xs, ys = panel.curves[m].getData()
+        assert len(ys) >= 2 and ys[-1] < ys[0]
+        assert f"E = {res.energy:.4g}" in panel.views[m].caption.text()
+    # CVT draws its Voronoi cells; the reference line shows the random-sampling energy
+    cells = panel.views["cvt"].cells.image
+    assert cells is not None and cells[..., 3].max() > 0
+    assert panel.random_line.isVisible()
+    assert panel.results["cvt"].energy < panel.random_line.value()
+    assert panel.results["cvt"].weights.sum() == pytest.approx(1.0)
+    # export the cloud and the animation
+    assert panel.export_cloud(tmp_path / "cvt.csv", "cvt")
+    pts, w = read_cloud(tmp_path / "cvt.csv")
+    np.testing.assert_allclose(pts[:, :2], panel.results["cvt"].points)
+    assert panel.export_animation(tmp_path / "anim.gif", max_frames=5)
+    import imageio.v2 as imageio
+
+    frames = imageio.mimread(tmp_path / "anim.gif")
+    assert len(frames) == 5 and frames[0].shape[1] > frames[0].shape[0]  # two views side by side
+
+
+def test_step_then_cancel_leaves_nothing_running(panel, qtbot):
+    panel.n_points.setValue(60)
+    panel.trn_steps.setValue(200_000)
+    panel.use["cvt"].setChecked(False)
+    qtbot.mouseClick(panel.step_btn, Qt.LeftButton)
+    qtbot.waitUntil(lambda: panel.handles["trn"].state == "paused", timeout=20_000)
+    qtbot.wait(100)
+    assert "trn" in panel.latest and panel.latest["trn"].step < 200_000
+    qtbot.mouseClick(panel.cancel_btn, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not panel.active_handles(), timeout=10_000)
+    assert panel.handles["trn"].state == "cancelled"
+    assert "trn" not in panel.results
+
+
+def test_bad_threshold_shows_a_message(panel, qtbot):
+    panel.source_box.setCurrentIndex(1)  # the demo map (3D)
+    panel.n_points.setValue(50_000)  # more points than voxels above the threshold
+    panel.use["trn"].setChecked(False)
+    qtbot.mouseClick(panel.run_btn, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not panel.active_handles() and "voxels" in panel.status_label.text(), timeout=20_000)
+    assert "above the threshold" in panel.status_label.text()
+
+
+def test_3d_demo_map_cvt(panel, qtbot):
+    panel.source_box.setCurrentIndex(1)
+    view = panel.views["cvt"]
+    if view.canvas is None:
+        pytest.skip(view.gl_error or "no OpenGL")
+    panel.n_points.setValue(80)
+    panel.cvt_iters.setValue(10)
+    panel.use["trn"].setChecked(False)
+    qtbot.mouseClick(panel.run_btn, Qt.LeftButton)
+    _wait_done(qtbot, panel, ("cvt",))
+    res = panel.results["cvt"]
+    pos = view._markers._data["a_position"]
+    np.testing.assert_allclose(pos, res.points.astype(np.float32), rtol=1e-5)
+    img = view.frame()
+    assert img.ndim == 3 and img.std() > 1  # something is drawn
