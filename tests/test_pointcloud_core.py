@@ -203,3 +203,19 @@ def test_core_imports_no_qt():
             "('PySide6', 'pyqtgraph', 'vispy')]; print(bad); sys.exit(1 if bad else 0)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_fast_batch_kdtree_equals_dense_batch():
+    """The CPU (k-d tree) and CUDA (dense distances) mini-batch kernels are the same update."""
+    from cryogui.core.pointcloud.trn import _fast_batch, _fast_batch_kdtree
+
+    rng = np.random.default_rng(5)
+    P = torch.as_tensor(rng.normal(size=(300, 3)))
+    S = torch.as_tensor(rng.normal(size=(20, 3)))
+    eps = torch.linspace(0.5, 0.4, 20, dtype=torch.float64)
+    lam = torch.linspace(1.0, 0.9, 20, dtype=torch.float64)
+    a, b = P.clone(), P.clone()
+    _fast_batch(a, S, eps, lam)
+    _fast_batch_kdtree(b, S, eps, lam)
+    assert not torch.equal(a, P)
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-10)

@@ -117,3 +117,36 @@ def test_3d_demo_map_cvt(panel, qtbot):
     np.testing.assert_allclose(pos, res.points.astype(np.float32), rtol=1e-5)
     img = view.frame()
     assert img.ndim == 3 and img.std() > 1  # something is drawn
+
+
+def test_demo_runs_the_seed_example_and_renders(panel, qtbot, tmp_path):
+    """load_demo runs the seed's 2D example (n = 200) with both methods; the rendered panel shows the points.
+
+    With CRYOGUI_SCREENSHOTS=1 the picture is saved as docs/screenshots/pointcloud.png (``make pointcloud-screenshot``).
+    """
+    import os
+    from pathlib import Path
+
+    from PySide6.QtWidgets import QApplication
+
+    panel.load_demo(tmp_path)
+    _wait_done(qtbot, panel, ("trn", "cvt"), timeout=120_000)
+    for m in ("trn", "cvt"):
+        assert len(panel.results[m].points) == 200
+    assert panel.results["cvt"].energy <= 0.6 * panel.random_line.value()
+    qtbot.wait(300)
+    screen = QApplication.primaryScreen()
+    pix = screen.grabWindow(panel.winId())
+    if pix.isNull() or pix.width() < 10:
+        pix = panel.grab()
+    out = Path(__file__).resolve().parents[1] / "docs" / "screenshots" / "pointcloud.png" \
+        if os.environ.get("CRYOGUI_SCREENSHOTS") else tmp_path / "pointcloud.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    assert pix.save(str(out))
+    from cryogui.views.pointcloud_view import qimage_to_array
+
+    img = qimage_to_array(pix.toImage())
+    # the TRN markers (orange-red) and the CVT markers (cyan) are on screen
+    r, g, b = (img[..., k].astype(int) for k in range(3))
+    assert np.sum((r > 200) & (g < 130) & (b < 90)) > 200
+    assert np.sum((r < 90) & (g > 170) & (b > 220)) > 200

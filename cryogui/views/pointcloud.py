@@ -195,7 +195,7 @@ class PointCloudPanel(PanelBase):
                                                 symbolBrush=COLORS[m]) for m in METHODS}
         self.random_line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen((90, 90, 90), width=1.5,
                                                                                   style=Qt.DashLine),
-                                           label="random samples", labelOpts={"position": 0.85, "color": (60, 60, 60)})
+                                           label="random samples", labelOpts={"position": 0.6, "color": (60, 60, 60)})
         self.random_line.setVisible(False)
         self.energy_plot.addItem(self.random_line)
         right.addWidget(self.energy_plot)
@@ -337,7 +337,10 @@ class PointCloudPanel(PanelBase):
         return False
 
     def load_demo(self, demo_dir: Path) -> None:
+        """Show the seed's 2D example and run TRN and CVT on it (n = 200): the picture the blog post draws."""
         self.source_box.setCurrentIndex(0)
+        self.n_points.setValue(200)
+        self.run()
 
     # ---- running ------------------------------------------------------------------------------------------------
     def _reset_run_state(self) -> None:

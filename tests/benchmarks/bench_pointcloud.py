@@ -1,0 +1,159 @@
+"""Point-cloud benchmarks (issue 4).  Run: ``python tests/benchmarks/bench_pointcloud.py [--quick]``.
+
+1. Exact TRN against a plain numpy per-sample loop of the seed's update (the reference, written here), n = 2,000 in
+   3D, same start and same samples: time per sample for both, final energies (and the fast mode beside them).
+2. Fast TRN: n = 10,000 points, 100,000 samples, 128^3 map: seconds and energy, next to exact TRN (same run).
+3. CVT: seconds per Lloyd iteration, 128^3 map, 10,000 points, next to a brute-force torch distance-matrix
+   assignment of the same iteration.
+4. Quality: converged CVT energy / energy of random samples of the same size, demo map and EMD-1832.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from cryogui.core.device import configure_threads, describe_device, get_device  # noqa: E402
+from cryogui.core.jobs import run_job  # noqa: E402
+from cryogui.core.pointcloud.cvt import lloyd_update, run_cvt  # noqa: E402
+from cryogui.core.pointcloud.density import density_from_volume  # noqa: E402
+from cryogui.core.pointcloud.energy import energy, nearest, random_energy  # noqa: E402
+from cryogui.core.pointcloud.trn import run_trn, trn_schedule  # noqa: E402
+from cryogui.core.simulate.maps import demo_map  # noqa: E402
+
+EMD_1832 = ROOT.parent / "shared" / "data" / "maps" / "emd_1832.map"
+
+
+def numpy_trn_reference(P: np.ndarray, S: np.ndarray, steps: int) -> np.ndarray:
+    """The seed's loop, one sample at a time, all n ranks (argsort of argsort)."""
+    r = P.copy()
+    for t in range(len(S)):
+        e, lam = trn_schedule(t, steps, 0.5, 0.05, 1.0, 0.5)
+        d2 = ((S[t] - r) ** 2).sum(1)
+        rank = d2.argsort().argsort()
+        r = r + e * np.exp(-rank / lam)[:, None] * (S[t] - r)
+    return r
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def map_128():
+    return density_from_volume(demo_map(box=128, apix=2.0, seed=0), threshold=0.05, name="demo map 128^3")
+
+
+def bench_exact_trn(quick: bool) -> None:
+    from cryogui.io.mrc import read_mrc
+
+    dens = density_from_volume(read_mrc(EMD_1832)) if EMD_1832.exists() else \
+        density_from_volume(demo_map(), threshold=0.05)
+    n = 2000
+    steps = 20 * n
+    ref_steps = 2000 if quick else steps
+    rng = np.random.default_rng(0)
+    P0, S = dens.sample(n, rng), dens.sample(steps, rng)
+    print(f"\n[1] exact TRN vs numpy per-sample loop: {dens.name}, n = {n}, t_f = {steps} samples (3D)")
+    ref_pts, t_ref = timed(lambda: numpy_trn_reference(P0, S[:ref_steps], steps))
+    per_ref = t_ref / ref_steps
+    for mode in ("exact", "fast"):
+        res, t = timed(lambda: run_job(run_trn(dens, n, init_points=P0, samples=S, mode=mode,
+                                               track_energy=False)).value)
+        print(f"  {mode:5s} TRN: {1e6 * t / steps:8.1f} us/sample   numpy loop {1e6 * per_ref:8.1f} us/sample   "
+              f"speed-up x{per_ref / (t / steps):.1f}   energy {res.energy:.4g} A^2")
+    if ref_steps == steps:
+        e_ref = energy(dens, ref_pts)
+        print(f"  numpy loop final energy {e_ref:.4g} A^2 (same start, same samples)")
+    else:
+        print(f"  (quick: numpy loop timed on the first {ref_steps} samples only; no final energy)")
+
+
+def bench_fast_trn(quick: bool) -> None:
+    dens = map_128()
+    n, steps = 10_000, 100_000
+    print(f"\n[2] fast TRN: {dens.name} ({dens.n_support} voxels above threshold), n = {n}, {steps} samples")
+    fast, t_fast = timed(lambda: run_job(run_trn(dens, n, steps=steps, mode="fast", seed=0,
+                                                 track_energy=False)).value)
+    rnd = random_energy(dens, n)
+    print(f"  fast: {t_fast:.2f} s (aim < 10 s), energy {fast.energy:.4g} A^2, random samples {rnd:.4g} A^2 "
+          f"(ratio {fast.energy / rnd:.3f}), batch {fast.params['batch']}")
+    if quick:
+        print("  (quick: exact mode skipped)")
+        return
+    exact, t_exact = timed(lambda: run_job(run_trn(dens, n, steps=steps, mode="exact", seed=0,
+                                                   track_energy=False)).value)
+    print(f"  exact: {t_exact:.2f} s, energy {exact.energy:.4g} A^2   fast/exact: time x{t_fast / t_exact:.3f}, "
+          f"energy {100 * (fast.energy / exact.energy - 1):+.2f} % (aim within 2 %)")
+
+
+def brute_force_assign(points: np.ndarray, queries: np.ndarray, device) -> np.ndarray:
+    P = torch.as_tensor(points, dtype=torch.float32, device=device)
+    out = []
+    rows = max(1, (1 << 26) // len(points))  # 64 M distances per block
+    for a in range(0, len(queries), rows):
+        Q = torch.as_tensor(queries[a:a + rows], dtype=torch.float32, device=device)
+        out.append(torch.cdist(Q, P).argmin(1).cpu().numpy())
+    return np.concatenate(out)
+
+
+def bench_cvt(quick: bool) -> None:
+    dens = map_128()
+    n = 10_000
+    dev = get_device()
+    rng = np.random.default_rng(0)
+    pts = dens.sample(n, rng)
+    print(f"\n[3] CVT Lloyd iteration: {dens.name} ({dens.n_support} voxels), n = {n}, device {dev}")
+    nearest(pts, dens.coords, device=dev)  # warm-up
+    reps = 3 if quick else 10
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        _, lab = nearest(pts, dens.coords, device=dev)
+        _, pts_new = lloyd_update(dens, pts, lab)
+    t_iter = (time.perf_counter() - t0) / reps
+    _, t_brute = timed(lambda: lloyd_update(dens, pts, brute_force_assign(pts, dens.coords, dev)))
+    same = np.mean(brute_force_assign(pts, dens.coords, dev) == nearest(pts, dens.coords, device=dev)[1])
+    print(f"  ours: {1e3 * t_iter:.1f} ms/iteration (aim <= 100 ms)   brute-force torch distance matrix: "
+          f"{1e3 * t_brute:.1f} ms   speed-up x{t_brute / t_iter:.1f}   same assignment for {100 * same:.3f} % voxels")
+
+
+def bench_quality(quick: bool) -> None:
+    from cryogui.io.mrc import read_mrc
+
+    print("\n[4] quality: converged CVT energy / random samples of the same size (aim <= 0.6)")
+    cases = [("demo map 64^3 (threshold 0)", density_from_volume(demo_map()), 300)]
+    if EMD_1832.exists():
+        cases.append(("EMD-1832 (threshold 0)", density_from_volume(read_mrc(EMD_1832)), 300))
+    for name, dens, n in cases:
+        res, t = timed(lambda: run_job(run_cvt(dens, n, iterations=40 if quick else 200, seed=0)).value)
+        rnd = random_energy(dens, n)
+        trn = run_job(run_trn(dens, n, seed=0, mode="fast", track_energy=False)).value
+        print(f"  {name}: n = {n}, CVT {res.energy:.4g} A^2 after {res.iterations} iterations ({t:.1f} s), "
+              f"random {rnd:.4g} A^2, ratio {res.energy / rnd:.3f};  TRN (default t_f) ratio {trn.energy / rnd:.3f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller reference runs (minutes -> seconds)")
+    ap.add_argument("--only", type=int, nargs="*", help="run only these sections (1-4)")
+    args = ap.parse_args(argv)
+    configure_threads(for_gui=False)
+    print(f"point-cloud benchmark on {describe_device()}; torch {torch.__version__}")
+    sections = {1: bench_exact_trn, 2: bench_fast_trn, 3: bench_cvt, 4: bench_quality}
+    for k, fn in sections.items():
+        if not args.only or k in args.only:
+            fn(args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
