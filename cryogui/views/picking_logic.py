@@ -1,0 +1,523 @@
+"""Behaviour of the Picking panel (a mixin of :class:`cryogui.views.picking.PickingPanel`): micrographs, editing,
+filters, import/export, truth metrics, auto-pick jobs and the timer-driven redraw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog, QFileDialog, QTableWidgetItem, QTextBrowser, QVBoxLayout
+
+from cryogui.core.picking.display import confidence_colors, prepare_display, robust_levels
+from cryogui.core.picking.metrics import score_picks
+from cryogui.errors import InputError
+from cryogui.io.coords import micrograph_key, read_picks, write_picks, write_picks_per_micrograph
+from cryogui.models.picks import PickStore, find_journals
+
+TP_COLOR = (40, 220, 60, 255)
+FP_COLOR = (255, 50, 50, 255)
+
+
+class PickingLogic:
+    EXPORT_FORMATS = {"RELION STAR (.star)": ".star", "crYOLO (.cbox)": ".cbox", "EMAN1 (.box)": ".box",
+                      "Topaz (.txt)": ".txt", "CSV (.csv)": ".csv"}
+
+    # ---- micrographs ------------------------------------------------------------------------------------------
+    def add_micrographs(self, paths) -> None:
+        from cryogui.io.mrc import read_header
+
+        added = []
+        for p in paths:
+            p = Path(p)
+            key = micrograph_key(p)
+            if key in self.mics:
+                continue
+            h = read_header(p)
+            if h["nz"] != 1:
+                raise InputError(f"{p}: not a single micrograph ({h['nz']} sections)")
+            self.mics[key] = {"path": p, "apix": h["voxel_size"][0] or None, "shape": (h["ny"], h["nx"])}
+            self.order.append(key)
+            added.append(key)
+        self._mark("list")
+        if added and self.current is None:
+            self.set_current(added[0])
+
+    def set_current(self, key: str) -> None:
+        key = micrograph_key(key)
+        if key not in self.mics:
+            return
+        if self.current is not None and self.current != key:
+            flags = self.store.flags.get(self.current, {})
+            if not flags.get("reviewed"):
+                self.store.set_flag(self.current, reviewed=True)
+        self.current = key
+        self.selection = np.zeros(0, dtype=np.int64)
+        info = self.mics[key]
+        if info["apix"]:
+            self.apix.blockSignals(True)
+            self.apix.setValue(float(info["apix"]))
+            self.apix.blockSignals(False)
+        row = self.order.index(key)
+        if self.table.currentRow() != row:
+            self.table.blockSignals(True)
+            self.table.selectRow(row)
+            self.table.setCurrentCell(row, 0)
+            self.table.blockSignals(False)
+        self._update_size_slider()
+        self._mark("image", "picks", "hist", "list")
+
+    def step_micrograph(self, delta: int) -> None:
+        if not self.order:
+            return
+        i = self.order.index(self.current) if self.current in self.order else -1
+        self.set_current(self.order[(i + delta) % len(self.order)])
+
+    def _row_selected(self, row: int) -> None:
+        if 0 <= row < len(self.order):
+            self.set_current(self.order[row])
+
+    def _cell_clicked(self, row: int, col: int) -> None:
+        if col == 2 and 0 <= row < len(self.order):
+            key = self.order[row]
+            good = self.store.flags.get(key, {}).get("good")
+            self.store.set_flag(key, good={None: True, True: False, False: None}[good])
+
+    def set_good(self, good: bool | None) -> None:
+        if self.current is not None:
+            self.store.set_flag(self.current, good=good)
+
+    def _load_display(self, key: str):
+        cached = self._display_cache.get(key)
+        params = (self.lowpass.value(), self.highpass.value(), self.apix.value())
+        if cached is not None and cached[0] == params:
+            return cached[1]
+        from cryogui.io.mrc import read_mrc
+
+        vol = read_mrc(self.mics[key]["path"])
+        img = vol.data if vol.data.ndim == 2 else vol.data[0]
+        disp, factor = prepare_display(img, self.apix.value(), self.lowpass.value() or None,
+                                       self.highpass.value() or None)
+        if len(self._display_cache) >= 3:
+            self._display_cache.pop(next(iter(self._display_cache)))
+        self._display_cache[key] = (params, (disp, factor))
+        return disp, factor
+
+    # ---- filters ----------------------------------------------------------------------------------------------
+    def threshold_value(self) -> float:
+        return self.threshold.value() / 100.0
+
+    def size_range_value(self) -> tuple[float, float]:
+        lo, hi = self.size_range.value()
+        return float(lo), float(hi)
+
+    def current_mask(self) -> np.ndarray:
+        if self.current is None:
+            return np.zeros(0, dtype=bool)
+        return self.store.mask(self.current, self.threshold_value(), self.size_range_value())
+
+    def _update_size_slider(self) -> None:
+        d = self.store.arrays(self.current)["diameter"] if self.current else np.zeros(0)
+        d = d[np.isfinite(d)]
+        top = float(max(50.0, np.ceil(d.max() * 1.5 / 10) * 10)) if len(d) else 400.0
+        lo, hi = self.size_range_value()
+        full = hi >= self.size_range.maximum() - 1e-6 and lo <= self.size_range.minimum() + 1e-6
+        self.size_range.blockSignals(True)
+        self.size_range.setRange(0, top)
+        self.size_range.setValue((0, top) if full else (min(lo, top), min(hi, top)))
+        self.size_range.blockSignals(False)
+        lo, hi = self.size_range_value()
+        self.size_label.setText(f"{lo:.0f}-{hi:.0f} px")
+
+    def _filters_moved(self, *_):
+        self.threshold_label.setText(f"{self.threshold_value():.2f}")
+        lo, hi = self.size_range_value()
+        self.size_label.setText(f"{lo:.0f}-{hi:.0f} px")
+        self._mark("picks", "hist", "list")
+
+    def _filters_changed(self, *_):
+        self._mark("image")
+
+    def _mark(self, *what):
+        for w in what:
+            if w == "levels":
+                self._dirty["image"] = self._dirty.get("image") or "levels"
+            else:
+                self._dirty[w] = True
+
+    # ---- editing ----------------------------------------------------------------------------------------------
+    def set_mode(self, mode: str) -> None:
+        if hasattr(self, "view"):
+            self.view.vb.mode = mode
+        if not self.mode_buttons[mode].isChecked():
+            self.mode_buttons[mode].setChecked(True)
+
+    def _radii(self) -> np.ndarray:
+        a = self.store.arrays(self.current)
+        if self.circle_mode.currentIndex() == 1:
+            return np.full(len(a["x"]), self.box_size.value() / 2)
+        d = a["diameter"]
+        fallback = np.nanmedian(d) if np.isfinite(d).any() else self.box_size.value()
+        return np.where(np.isfinite(d), d, fallback) / 2
+
+    def pick_at(self, x: float, y: float) -> int:
+        """Index of the visible pick whose circle holds (x, y), nearest first; -1 if none."""
+        if self.current is None:
+            return -1
+        a = self.store.arrays(self.current)
+        if len(a["x"]) == 0:
+            return -1
+        dist = np.hypot(a["x"] - x, a["y"] - y)
+        dist[~self.current_mask()] = np.inf
+        i = int(np.argmin(dist))
+        return i if dist[i] <= max(self._radii()[i], 3.0) else -1
+
+    def view_clicked(self, x: float, y: float, mode: str, modifiers=None) -> None:
+        if self.current is None:
+            return
+        ny, nx = self.mics[self.current]["shape"]
+        if mode == "delete":
+            i = self.pick_at(x, y)
+            if i >= 0:
+                self.store.remove(self.current, [i])
+            return
+        if mode == "select":
+            i = self.pick_at(x, y)
+            self.selection = np.array([i] if i >= 0 else [], dtype=np.int64)
+            self._mark("picks")
+            return
+        i = self.pick_at(x, y)
+        if i >= 0:
+            self.selection = np.array([i], dtype=np.int64)
+            self._mark("picks")
+            return
+        if 0 <= x < nx and 0 <= y < ny:
+            d = self.store.arrays(self.current)["diameter"]
+            est = float(np.nanmedian(d)) if np.isfinite(d).any() else np.nan
+            self.store.add(self.current, x, y, np.nan, est)
+
+    def move_preview(self, index: int, x: float, y: float) -> None:
+        self._preview = (index, x, y)
+        self._mark("picks")
+
+    def move_commit(self, index: int, x: float, y: float) -> None:
+        self._preview = None
+        self.store.move(self.current, [index], [x], [y])
+
+    def select_rect(self, x0, y0, x1, y1) -> None:
+        a = self.store.arrays(self.current)
+        inside = (a["x"] >= x0) & (a["x"] <= x1) & (a["y"] >= y0) & (a["y"] <= y1) & self.current_mask()
+        self.selection = np.flatnonzero(inside)
+        self._mark("picks")
+
+    def delete_selected(self) -> None:
+        if self.current is not None and len(self.selection):
+            sel = self.selection
+            self.selection = np.zeros(0, dtype=np.int64)
+            self.store.remove(self.current, sel)
+
+    def undo(self) -> None:
+        self.selection = np.zeros(0, dtype=np.int64)
+        self.store.undo()
+
+    def redo(self) -> None:
+        self.selection = np.zeros(0, dtype=np.int64)
+        self.store.redo()
+
+    def _on_store_changed(self, key: str) -> None:
+        if key == self.current:
+            self._mark("picks", "hist")
+        self._mark("list")
+        self.undo_btn.setEnabled(self.store.can_undo)
+        self.redo_btn.setEnabled(self.store.can_redo)
+
+    # ---- import / export / truth ------------------------------------------------------------------------------
+    def import_picks(self, path: Path) -> int:
+        """Read a picks file (any format) into the store, one undoable step per micrograph."""
+        shape = self.mics[self.current]["shape"] if self.current else None
+        df = read_picks(path, micrograph_shape=shape, default_box=self.box_size.value())
+        keys = df["micrograph"].map(micrograph_key)
+        for key, sub in df.groupby(keys):
+            self.store.set_picks(key, sub)
+        self.status_label.setText(f"Imported {len(df)} picks from {Path(path).name}")
+        self._update_size_slider()
+        return len(df)
+
+    def export_picks(self, path: Path, filtered: bool = True, fmt: str | None = None) -> list[Path]:
+        path = Path(path)
+        thr, size = (self.threshold_value(), self.size_range_value()) if filtered else (None, None)
+        t = self.store.filtered_table(thr, size)
+        kind = (fmt or path.suffix).lower()
+        box = self.box_size.value() if self.circle_mode.currentIndex() == 1 else None
+        if kind in (".box", ".cbox", "box", "cbox"):
+            if box is None and not np.isfinite(t["diameter"]).all():
+                box = self.box_size.value()
+            if t["micrograph"].nunique() > 1:
+                out = write_picks_per_micrograph(path.parent, t, fmt=kind, box=box)
+            else:
+                out = [write_picks(path, t, box=box, fmt=fmt)]
+        else:
+            out = [write_picks(path, t, box=box, fmt=fmt)]
+        self.ctx.status(f"Exported {len(t)} picks to {', '.join(p.name for p in out)}")
+        return out
+
+    def load_truth(self, path: Path) -> None:
+        self.truth = read_picks(path)
+        self.truth["key"] = self.truth["micrograph"].map(micrograph_key)
+        self._mark("picks")
+
+    def _score_current(self):
+        if self.truth is None or self.current is None:
+            self.metrics = None
+            return None
+        a = self.store.arrays(self.current)
+        pred = pd.DataFrame({k: a[k] for k in ("x", "y", "score", "diameter")})
+        in_size = self.store.mask(self.current, None, self.size_range_value())
+        idx = np.flatnonzero(in_size)
+        truth = self.truth[self.truth["key"] == self.current]
+        s = score_picks(pred.iloc[idx], truth, threshold=self.threshold_value(),
+                        default_diameter=float(np.nanmedian(a["diameter"])) if np.isfinite(a["diameter"]).any()
+                        else self.box_size.value())
+        tp = np.zeros(len(pred), dtype=bool)
+        tp[idx] = s["pred_tp"]
+        s["tp_mask"] = tp
+        s["truth_table"] = truth
+        self.metrics = s
+        return s
+
+    # ---- auto-pick --------------------------------------------------------------------------------------------
+    def run_autopick(self, all_micrographs: bool = False):
+        keys = list(self.order) if all_micrographs else ([self.current] if self.current else [])
+        if not keys:
+            self.ctx.status("Open a micrograph first")
+            return None
+        items = [(k, self.mics[k]["path"]) for k in keys]
+        hint = self.diameter_hint.value() or None
+        if self.method.currentIndex() == 1:
+            from cryogui.core.picking.learned import learned_pick_job, load_default_model
+
+            def factory():
+                return learned_pick_job(items, load_default_model(), diameter=hint)
+            title = f"Learned picking, {len(keys)} micrograph(s)"
+        else:
+            from cryogui.core.picking.autopick import AutopickParams, autopick_job
+
+            params = AutopickParams(diameter=hint)
+
+            def factory():
+                return autopick_job(items, params)
+            title = f"Auto-picking {len(keys)} micrograph(s)"
+        self.cancel_btn.setEnabled(True)
+        self.job_label.setText(title + "...")
+        self._job = self.ctx.jobs.start("picking.autopick", title, factory, on_snapshot=self._on_pick_snapshot,
+                                        on_result=self._on_pick_result, on_finished=self._on_pick_finished)
+        return self._job
+
+    def cancel_autopick(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+
+    def _on_pick_snapshot(self, snap) -> None:
+        self.job_label.setText(f"{snap.step}/{snap.total}: {snap.message}")
+
+    def _on_pick_result(self, table) -> None:
+        if table is None:
+            return
+        n = 0
+        for key, sub in table.groupby(table["micrograph"].map(micrograph_key)):
+            self.store.set_picks(key, sub)
+            n += int((sub.score >= self.threshold_value()).sum())
+        self._update_size_slider()
+        d = np.nanmedian(table.diameter) if len(table) else float("nan")
+        self.job_label.setText(f"Done: {n} picks above threshold, median diameter {d:.0f} px")
+
+    def _on_pick_finished(self, state: str) -> None:
+        self.cancel_btn.setEnabled(False)
+        if state in ("cancelled", "failed"):
+            self.job_label.setText(f"Auto-pick {state}.")
+
+    # ---- recovery ---------------------------------------------------------------------------------------------
+    def _offer_recovery(self) -> None:
+        self._journals = find_journals(exclude=self.store.journal_path)
+        if not self._journals:
+            self.banner.hide()
+            return
+        rec = PickStore.recover(self._journals[0])
+        n = len(rec.table())
+        self.banner_label.setText(f"Unsaved curation from an earlier session was found ({n} picks on "
+                                  f"{len(rec.micrographs())} micrograph(s)). Restore it?")
+        self.banner.show()
+
+    def restore_journal(self, path: Path) -> None:
+        rec = PickStore.recover(path)
+        for key in rec.micrographs():
+            a = rec.arrays(key)
+            if len(a["x"]) or key in rec._data:
+                self.store.set_picks(key, a)
+            if key in rec.flags:
+                self.store.set_flag(key, **rec.flags[key])
+        Path(path).unlink(missing_ok=True)
+        self._journals = [p for p in self._journals if p != Path(path)]
+        self.banner.hide()
+        self._update_size_slider()
+        self.ctx.status(f"Restored {len(rec.table())} picks")
+
+    def discard_journals(self) -> None:
+        for p in self._journals:
+            Path(p).unlink(missing_ok=True)
+        self._journals = []
+        self.banner.hide()
+
+    # ---- session and dialogs ----------------------------------------------------------------------------------
+    def _on_session(self, kind, item) -> None:
+        if kind == "micrograph" and item.path is not None:
+            try:
+                self.add_micrographs([item.path])
+            except InputError as exc:
+                self.ctx.show_error("Picking", str(exc), "")
+
+    def _open_micrographs_dialog(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open micrographs", "", "MRC (*.mrc *.mrcs)")
+        if paths:
+            try:
+                self.add_micrographs([Path(p) for p in paths])
+            except InputError as exc:
+                self.ctx.show_error("Could not open micrograph", str(exc), "")
+
+    def _import_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import picks", "",
+                                              "Picks (*.star *.cbox *.box *.txt *.csv *.tsv *.cs)")
+        if path:
+            try:
+                self.import_picks(Path(path))
+            except InputError as exc:
+                self.ctx.show_error("Could not import picks", str(exc), "")
+
+    def _truth_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Ground-truth picks", "",
+                                              "Picks (*.star *.cbox *.box *.txt *.csv *.tsv)")
+        if path:
+            try:
+                self.load_truth(Path(path))
+            except InputError as exc:
+                self.ctx.show_error("Could not load truth", str(exc), "")
+
+    def _export_dialog(self) -> None:
+        ext = self.EXPORT_FORMATS[self.export_fmt.currentText()]
+        path, _ = QFileDialog.getSaveFileName(self, "Export picks", f"picks{ext}", f"Picks (*{ext})")
+        if path:
+            if not path.endswith(ext):
+                path += ext
+            try:
+                self.export_picks(Path(path), filtered=self.export_filtered.isChecked())
+            except InputError as exc:
+                self.ctx.show_error("Could not export picks", str(exc), "")
+
+    def _show_help(self) -> None:
+        dlg = QDialog(self)
+        dlg.setWindowTitle("Picking: how this works")
+        lay = QVBoxLayout(dlg)
+        tb = QTextBrowser()
+        tb.setHtml(self.help_html())
+        lay.addWidget(tb)
+        dlg.resize(640, 720)
+        dlg.show()
+
+    # ---- drawing (from the 30 Hz timer) -----------------------------------------------------------------------
+    def _redraw(self) -> None:
+        d = self._dirty
+        if not any(d.values()):
+            return
+        if d["image"] and self.current is not None:
+            try:
+                disp, factor = self._load_display(self.current)
+            except InputError as exc:
+                d["image"] = False
+                self.ctx.show_error("Could not read micrograph", str(exc), "")
+                return
+            levels = robust_levels(disp, contrast=self.contrast.value() / 10.0, invert=self.invert.isChecked())
+            if d["image"] == "levels" and self.view.shape == tuple(self.mics[self.current]["shape"]):
+                self.view.set_levels(levels)
+            else:
+                self.view.set_image(disp, self.mics[self.current]["shape"], levels, keep_view=True)
+            shape = self.mics[self.current]["shape"]
+            self.status_label.setText(f"{self.current}: {shape[1]} x {shape[0]} px, "
+                                      f"{self.apix.value():.3g} A/px, display bin {factor}")
+        if d["picks"] or d["hist"]:
+            self._draw_picks()
+        if d["hist"]:
+            self._draw_hists()
+        if d["list"]:
+            self._draw_list()
+        for k in d:
+            d[k] = False
+
+    def _draw_picks(self) -> None:
+        if self.current is None:
+            return
+        a = self.store.arrays(self.current)
+        x, y = a["x"].copy(), a["y"].copy()
+        if self._preview is not None and self._preview[0] < len(x):
+            i, px, py = self._preview
+            x[i], y[i] = px, py
+        mask = self.current_mask()
+        size = 2 * self._radii()
+        s = self._score_current()
+        if s is not None:
+            colors = np.where(s["tp_mask"][:, None], np.array(TP_COLOR), np.array(FP_COLOR)).astype(np.uint8)
+            t = s["truth_table"]
+            miss = ~s["truth_hit"]
+            td = t["diameter"].to_numpy(float) if len(t) else np.zeros(0)
+            tdd = np.where(np.isfinite(td), td, np.nanmedian(size) if len(size) else self.box_size.value())
+            self.view.set_misses(t["x"].to_numpy(float)[miss], t["y"].to_numpy(float)[miss], tdd[miss])
+            self.pr_curve.setData(s["curve_recall"], s["curve_precision"])
+            self.pr_point.setData([s["recall"]], [s["precision"]])
+            self.metrics_label.setText(
+                f"<b>threshold {self.threshold_value():.2f}</b>: precision {s['precision']:.3f}, recall "
+                f"{s['recall']:.3f}, F {s['f']:.3f}, AP {s['ap']:.3f}<br>TP {s['tp']}, FP {s['fp']}, "
+                f"missed {s['fn']} of {s['n_truth']}")
+        else:
+            colors = confidence_colors(a["score"])
+            self.view.set_misses([], [], [])
+        self.view.set_picks(x[mask], y[mask], size[mask], colors[mask])
+        sel = self.selection[self.selection < len(x)] if len(self.selection) else self.selection
+        self.view.set_selected(x[sel], y[sel], size[sel])
+        n_all = len(x)
+        self.count_label.setText(f"{int(mask.sum())} of {n_all} picks pass the filters")
+
+    def _draw_hists(self) -> None:
+        a = self.store.arrays(self.current) if self.current else {"score": np.zeros(0), "diameter": np.zeros(0)}
+        sc = a["score"][np.isfinite(a["score"])]
+        h, e = np.histogram(sc, bins=25, range=(0, 1))
+        self.score_hist._hist_item.setData(e, h)
+        self.thr_line.setValue(self.threshold_value())
+        dd = a["diameter"][np.isfinite(a["diameter"])]
+        top = self.size_range.maximum()
+        h, e = np.histogram(dd, bins=30, range=(0, top))
+        self.size_hist._hist_item.setData(e, h)
+        lo, hi = self.size_range_value()
+        self.size_lines[0].setValue(lo)
+        self.size_lines[1].setValue(hi)
+
+    def _draw_list(self) -> None:
+        thr, size = self.threshold_value(), self.size_range_value()
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(self.order))
+        for r, key in enumerate(self.order):
+            flags = self.store.flags.get(key, {})
+            good = flags.get("good")
+            cells = [key, str(int(self.store.mask(key, thr, size).sum())),
+                     {None: "", True: "good", False: "bad"}[good], "yes" if flags.get("reviewed") else ""]
+            for c, text in enumerate(cells):
+                item = self.table.item(r, c)
+                if item is None:
+                    item = QTableWidgetItem()
+                    self.table.setItem(r, c, item)
+                if item.text() != text:
+                    item.setText(text)
+                if c == 2:
+                    item.setForeground(Qt.darkGreen if good else Qt.red)
+        if self.current in self.order and self.table.currentRow() != self.order.index(self.current):
+            self.table.setCurrentCell(self.order.index(self.current), 0)
+        self.table.blockSignals(False)
