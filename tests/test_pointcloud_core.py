@@ -219,3 +219,21 @@ def test_fast_batch_kdtree_equals_dense_batch():
     _fast_batch_kdtree(b, S, eps, lam)
     assert not torch.equal(a, P)
     torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+
+
+def test_exact_block_numpy_equals_torch_block():
+    """The CPU (numpy) and CUDA (torch) exact-block kernels apply the same samples with the same result."""
+    from cryogui.core.pointcloud.trn import _exact_block, _exact_block_numpy
+
+    rng = np.random.default_rng(9)
+    P = rng.normal(size=(400, 3)) * 10
+    S = rng.normal(size=(16, 3)) * 10
+    eps = np.linspace(0.5, 0.45, 16)
+    lam = np.linspace(1.0, 0.95, 16)
+    a = P.copy()
+    b = torch.as_tensor(P.copy())
+    La = _exact_block_numpy(a, S, eps, lam)
+    Lb = _exact_block(b, torch.as_tensor(S), torch.as_tensor(eps), torch.as_tensor(lam), 16)
+    assert La == Lb and 1 <= La <= 16
+    np.testing.assert_allclose(a, b.numpy(), atol=1e-9)
+    assert not np.allclose(a, P)

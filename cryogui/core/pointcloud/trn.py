@@ -124,6 +124,39 @@ def _exact_block(P, S, eps, lam, max_block):
     return L
 
 
+def _exact_block_numpy(P: np.ndarray, S: np.ndarray, eps: np.ndarray, lam: np.ndarray) -> int:
+    """:func:`_exact_block` in numpy (CPU: far less overhead per call than torch on such small arrays); P in place."""
+    n, d = P.shape
+    B = S.shape[0]
+    K = n_ranks(float(lam[0]), n)
+    D = (S * S).sum(1)[:, None] + (P * P).sum(1)[None, :] - 2.0 * (S @ P.T)
+    part = np.argpartition(D, K - 1, axis=1)[:, :K] if K < n else np.broadcast_to(np.arange(n), (B, n))
+    dpart = np.take_along_axis(D, part, 1)
+    order = np.argsort(dpart, axis=1, kind="stable")
+    idx = np.take_along_axis(part, order, 1)
+    dk = np.take_along_axis(dpart, order, 1)
+    L = B
+    if B > 1:
+        ar = np.arange(B)
+        owner = np.full(n, B)
+        np.minimum.at(owner, idx.ravel(), np.repeat(ar, K))
+        hit = np.flatnonzero((owner[idx] < ar[:, None]).any(1))
+        if hit.size:
+            L = int(hit[0])
+    w = eps[:L, None] * np.exp(-np.arange(K)[None, :] / lam[:L, None])
+    old = P[idx[:L]]
+    new = old + w[..., None] * (S[:L, None, :] - old)
+    if L > 1:
+        dn = ((S[:L, None, :] - new.reshape(1, L * K, d)) ** 2).sum(-1)
+        ar = np.arange(L)
+        mover = np.repeat(ar, K)
+        hit = np.flatnonzero(((dn < dk[:L, K - 1:K]) & (mover[None, :] < ar[:, None])).any(1))
+        if hit.size:
+            L = int(hit[0])
+    P[idx[:L].ravel()] = new[:L].reshape(-1, d)
+    return L
+
+
 @torch.no_grad()
 def _fast_batch(P, S, eps, lam, tol=1e-4):
     n, d = P.shape
@@ -227,7 +260,10 @@ def run_trn(density: Density, n_points: int, *, steps: int | None = None, eps0: 
         lam_t = (lam0 * (lamf / lam0) ** ts).to(dtype)
         S = samples[t - s_base:t - s_base + size]
         if mode == "exact":
-            done = _exact_block(P, S, eps_t, lam_t, block)
+            if dev.type == "cpu":
+                done = _exact_block_numpy(P.numpy(), S.numpy(), eps_t.numpy(), lam_t.numpy())
+            else:
+                done = _exact_block(P, S, eps_t, lam_t, block)
             if done == size and size == block:
                 block = min(1024, block * 2)
             elif done < size:
