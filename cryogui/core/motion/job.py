@@ -86,6 +86,8 @@ def run_motion_analysis(model: GaussianModel, data: ParticleData, *, n_modes: in
     Snapshots carry ``points`` = Gaussian positions and ``data`` with ``flexibility``, and once known
     ``eigenvalues``, ``vectors``, ``coords``.
     """
+    if model.anisotropic:  # the analysis moves centres of isotropic Gaussians (mean width of each)
+        model = model.to_isotropic()
     check_inputs(model, data, n_modes, kind)
     device = device or get_device()
     rings = default_ring_limit(model, data.box, data.apix, res_A)
