@@ -86,8 +86,50 @@ def grab_screenshots(window, out: Path) -> list[Path]:
     return saved
 
 
+def _smoke_step(window, app, pending: list, results: dict, deadline_s: float = 180.0) -> None:
+    """Raise each panel in turn and run its tiny job to the end; then close the window."""
+    from PySide6.QtCore import QTimer
+
+    demo = window.jobs.get("app.demo")
+    if demo is not None and demo.is_active:
+        QTimer.singleShot(500, lambda: _smoke_step(window, app, pending, results, deadline_s))
+        return
+    if not pending:
+        window.close()
+        return
+    panel = pending.pop(0)
+    window.docks[panel.panel_id].raise_()
+    try:
+        handle = panel.smoke_job()
+    except Exception as exc:  # noqa: BLE001 - reported as the panel's result
+        results[panel.panel_id] = f"failed to start: {exc}"
+        QTimer.singleShot(0, lambda: _smoke_step(window, app, pending, results, deadline_s))
+        return
+    if handle is None:
+        results[panel.panel_id] = "no job"
+        QTimer.singleShot(0, lambda: _smoke_step(window, app, pending, results, deadline_s))
+        return
+    import time
+
+    t0 = time.monotonic()
+
+    def poll() -> None:
+        if handle.is_active and time.monotonic() - t0 < deadline_s:
+            QTimer.singleShot(200, poll)
+            return
+        if handle.is_active:
+            handle.cancel()
+            results[panel.panel_id] = "timed out"
+        else:
+            results[panel.panel_id] = handle.state
+        _smoke_step(window, app, pending, results, deadline_s)
+
+    QTimer.singleShot(200, poll)
+
+
 def run_gui(argv: list[str]) -> int:
     args = _parse(argv)
+    results: dict[str, str] = {}
     from PySide6.QtCore import QTimer
 
     from cryogui.models.paths import demo_dir as default_demo_dir
@@ -109,14 +151,11 @@ def run_gui(argv: list[str]) -> int:
                                                                 window.close()))
         QTimer.singleShot(500, shoot)
     elif args.smoke_test:
-        def smoke() -> None:
-            if window.jobs.get("app.demo") is not None and window.jobs.get("app.demo").is_active:
-                QTimer.singleShot(500, smoke)
-                return
-            for dock in window.docks.values():
-                dock.raise_()
-                app.processEvents()
-            window.close()
-        QTimer.singleShot(500, smoke)
+        QTimer.singleShot(500, lambda: _smoke_step(window, app, list(window.panels.values()), results))
     code = app.exec()
+    if args.smoke_test:
+        for pid, state in results.items():
+            print(f"smoke test: {pid}: {state}")
+        ok = results and all(state in ("done", "no job") for state in results.values())
+        return 0 if ok and code == 0 else 1
     return int(code)
