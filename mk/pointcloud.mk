@@ -8,4 +8,4 @@ pointcloud-bench: setup
 	$(PY) tests/benchmarks/bench_pointcloud.py
 
 pointcloud-screenshot: setup
-	CRYOGUI_SCREENSHOTS=1 $(XVFB) $(PY) -m pytest -q tests/test_pointcloud_gui.py -k demo_runs
+	CRYOGUI_SCREENSHOTS=1 $(XVFB) $(PY) -m pytest -q tests/test_pointcloud_gui.py -k screenshot

@@ -194,17 +194,6 @@ def test_cancel_mid_run_closes_the_generator(method):
     assert result.value is None and result.n_snapshots == 2
 
 
-def test_core_imports_no_qt():
-    import subprocess
-    import sys
-
-    code = ("import sys, cryogui.core.pointcloud.trn, cryogui.core.pointcloud.cvt, cryogui.io.pointcloud, "
-            "cryogui.cli.pointcloud; bad = [m for m in sys.modules if m.split('.')[0] in "
-            "('PySide6', 'pyqtgraph', 'vispy')]; print(bad); sys.exit(1 if bad else 0)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stdout + out.stderr
-
-
 def test_fast_batch_kdtree_equals_dense_batch():
     """The CPU (k-d tree) and CUDA (dense distances) mini-batch kernels are the same update."""
     from cryogui.core.pointcloud.trn import _fast_batch, _fast_batch_kdtree

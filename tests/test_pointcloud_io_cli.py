@@ -160,3 +160,20 @@ def test_cli_real_map(shared_data, tmp_path, capsys):
     pts, _ = read_cloud(out)
     # EMD-1832: 64^3 at 5.7 A/px with nstart -32: the map spans about -182 .. +177 A on each axis
     assert np.all(pts > -183) and np.all(pts < 178)
+
+
+def test_write_animation_gif(tmp_path):
+    from PIL import Image
+
+    from cryogui.io.pointcloud import write_animation
+
+    frames = [np.full((12, 16, 3), 40 * i, np.uint8) for i in range(4)]
+    write_animation(tmp_path / "a.gif", frames, fps=5)
+    with Image.open(tmp_path / "a.gif") as im:
+        assert im.n_frames == 4 and im.size == (16, 12)
+        im.seek(1)
+        assert im.info["duration"] == 200  # ms per frame at 5 fps
+    with pytest.raises(InputError, match="no frames"):
+        write_animation(tmp_path / "b.gif", [])
+    with pytest.raises(InputError, match=".gif or .mp4"):
+        write_animation(tmp_path / "b.avi", frames)

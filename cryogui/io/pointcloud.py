@@ -214,7 +214,7 @@ def write_animation(path: str | Path, frames: list[np.ndarray], fps: float = 10.
 
     with atomic_path(path) as tmp:
         if suffix == ".gif":
-            imageio.mimsave(str(tmp), clean, format="GIF", duration=1.0 / fps, loop=0)
+            imageio.mimsave(str(tmp), clean, format="GIF", duration=1000.0 / fps, loop=0)  # ms per frame
         else:
             imageio.mimsave(str(tmp), clean, fps=fps)
     return path

@@ -12,14 +12,13 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QProgressDialog, QPushButton, QScrollArea, QSlider, QSpinBox,
-                               QSplitter, QTextBrowser, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDialog, QFileDialog, QHBoxLayout, QProgressDialog, QScrollArea, QSplitter,
+                               QTextBrowser, QVBoxLayout, QWidget)
 
 from cryogui.core.pointcloud.job import HELP_HTML, default_threshold, pointcloud_job, sweeps
 from cryogui.errors import InputError
 from cryogui.views.base import PanelBase
-from cryogui.views.pointcloud_view import COLORS, NAMES, MethodView
+from cryogui.views.pointcloud_view import COLORS, NAMES, MethodView, build_controls, render_frames
 
 METHODS = ("trn", "cvt")
 MAX_FRAMES = 240
@@ -60,114 +59,7 @@ class PointCloudPanel(PanelBase):
         outer.setContentsMargins(2, 2, 2, 2)
         split = QSplitter(Qt.Horizontal)
         outer.addWidget(split)
-        controls = QWidget()
-        form_lay = QVBoxLayout(controls)
-        form_lay.setContentsMargins(2, 2, 2, 2)
-
-        g = QGroupBox("Density")
-        f = QFormLayout(g)
-        self.source_box = QComboBox()
-        self.source_box.setObjectName("pc_source")
-        self.source_box.currentIndexChanged.connect(self._select_source)
-        f.addRow(self.source_box)
-        self.open_btn = QPushButton("Open map…")
-        self.open_btn.clicked.connect(self._open_dialog)
-        f.addRow(self.open_btn)
-        self.threshold = QDoubleSpinBox()
-        self.threshold.setObjectName("pc_threshold")
-        self.threshold.setDecimals(4)
-        self.threshold.setRange(-1e9, 1e9)
-        self.threshold.valueChanged.connect(self._threshold_changed)
-        self.thr_slider = QSlider(Qt.Horizontal)
-        self.thr_slider.setRange(0, 1000)
-        self.thr_slider.valueChanged.connect(self._slider_changed)
-        f.addRow("Threshold", self.threshold)
-        f.addRow(self.thr_slider)
-        self.info = QLabel("")
-        self.info.setWordWrap(True)
-        f.addRow(self.info)
-        form_lay.addWidget(g)
-
-        g = QGroupBox("Method")
-        f = QFormLayout(g)
-        self.use = {m: QCheckBox(NAMES[m]) for m in METHODS}
-        row = QHBoxLayout()
-        for m in METHODS:
-            self.use[m].setChecked(True)
-            self.use[m].setObjectName(f"pc_use_{m}")
-            row.addWidget(self.use[m])
-        f.addRow("Run", row)
-        self.n_points = self._spin(1, 10_000_000, 200, "pc_points")
-        f.addRow("Points n", self.n_points)
-        self.seed = self._spin(0, 2**31 - 1, 0, "pc_seed")
-        f.addRow("Seed", self.seed)
-        self.trn_steps = self._spin(0, 1_000_000_000, 0, "pc_trn_steps")
-        self.trn_steps.setSpecialValueText("auto (20 n)")
-        self.trn_steps.setSingleStep(1000)
-        f.addRow("TRN samples t_f", self.trn_steps)
-        self.eps0, self.epsf = self._dspin(0.5, "pc_eps0"), self._dspin(0.05, "pc_epsf")
-        self.lam0, self.lamf = self._dspin(1.0, "pc_lam0", 1000.0), self._dspin(0.5, "pc_lamf", 1000.0)
-        for lab, a, b in (("TRN ε₀ → ε_f", self.eps0, self.epsf), ("TRN λ₀ → λ_f", self.lam0, self.lamf)):
-            r = QHBoxLayout()
-            r.addWidget(a)
-            r.addWidget(b)
-            f.addRow(lab, r)
-        self.trn_mode = QComboBox()
-        self.trn_mode.addItems(["exact", "fast"])
-        self.trn_mode.setObjectName("pc_trn_mode")
-        f.addRow("TRN mode", self.trn_mode)
-        self.cvt_iters = self._spin(1, 100_000, 50, "pc_cvt_iterations")
-        f.addRow("CVT iterations", self.cvt_iters)
-        form_lay.addWidget(g)
-
-        g = QGroupBox("Run")
-        v = QVBoxLayout(g)
-        row = QHBoxLayout()
-        self.run_btn = QPushButton("Run")
-        self.step_btn = QPushButton("Step")
-        self.pause_btn = QPushButton("Pause")
-        self.cancel_btn = QPushButton("Cancel")
-        for b, name, slot in ((self.run_btn, "pc_run", self.run), (self.step_btn, "pc_step", self.step),
-                              (self.pause_btn, "pc_pause", self.toggle_pause),
-                              (self.cancel_btn, "pc_cancel", self.cancel)):
-            b.setObjectName(name)
-            b.clicked.connect(slot)
-            row.addWidget(b)
-        v.addLayout(row)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Speed"))
-        self.speed = QSlider(Qt.Horizontal)
-        self.speed.setObjectName("pc_speed")
-        self.speed.setRange(0, 100)
-        self.speed.setValue(100)
-        self.speed.setToolTip("100 = full speed; lower values pause up to 1 s between frames")
-        self.speed.valueChanged.connect(self._apply_delay)
-        row.addWidget(self.speed)
-        v.addLayout(row)
-        self.status_label = QLabel("Ready.")
-        self.status_label.setObjectName("pc_status")
-        self.status_label.setWordWrap(True)
-        v.addWidget(self.status_label)
-        form_lay.addWidget(g)
-
-        g = QGroupBox("Export")
-        v = QVBoxLayout(g)
-        row = QHBoxLayout()
-        self.export_which = QComboBox()
-        self.export_which.addItems([NAMES[m] for m in METHODS])
-        row.addWidget(self.export_which)
-        self.export_btn = QPushButton("Export cloud…")
-        self.export_btn.clicked.connect(self._export_cloud_dialog)
-        row.addWidget(self.export_btn)
-        v.addLayout(row)
-        self.anim_btn = QPushButton("Export animation (GIF)…")
-        self.anim_btn.clicked.connect(self._export_animation_dialog)
-        v.addWidget(self.anim_btn)
-        help_btn = QPushButton("How this works")
-        help_btn.clicked.connect(self._show_help)
-        v.addWidget(help_btn)
-        form_lay.addWidget(g)
-        form_lay.addStretch(1)
+        controls = build_controls(self, METHODS)
         scroll = QScrollArea()
         scroll.setWidget(controls)
         scroll.setWidgetResizable(True)
@@ -204,22 +96,6 @@ class PointCloudPanel(PanelBase):
         split.addWidget(right)
         split.setStretchFactor(1, 1)
         split.setSizes([controls.sizeHint().width() + 16, 900])
-
-    def _spin(self, lo, hi, val, name):
-        s = QSpinBox()
-        s.setRange(lo, hi)
-        s.setValue(val)
-        s.setObjectName(name)
-        return s
-
-    def _dspin(self, val, name, hi=1.0):
-        s = QDoubleSpinBox()
-        s.setDecimals(3)
-        s.setRange(0.001, hi)
-        s.setSingleStep(0.05)
-        s.setValue(val)
-        s.setObjectName(name)
-        return s
 
     # ---- sources ------------------------------------------------------------------------------------------------
     def _add_source(self, label: str, **src) -> int:
@@ -555,21 +431,12 @@ class PointCloudPanel(PanelBase):
         count = min(max_frames, max(len(self.frames[m]) for m in methods))
         progress = QProgressDialog("Rendering frames…", "Cancel", 0, count, self)
         progress.setWindowModality(Qt.WindowModal)
-        images = []
-        for i in range(count):
-            row = []
-            for m in methods:
-                fr = self.frames[m]
-                j = min(len(fr) - 1, int(round(i * (len(fr) - 1) / max(1, count - 1))))
-                self.views[m].set_points(*fr[j])
-                row.append(self.views[m].frame())
-            h = min(a.shape[0] for a in row)
-            images.append(np.concatenate([a[:h] for a in row], axis=1))
-            progress.setValue(i + 1)
-            if progress.wasCanceled():
-                return False
+        images = render_frames([self.views[m] for m in methods], [self.frames[m] for m in methods], count,
+                               progress)
         progress.close()
         self._dirty.update(methods)
+        if images is None:
+            return False
         try:
             write_animation(path, images, fps=fps)
         except (InputError, OSError) as exc:

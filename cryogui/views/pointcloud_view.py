@@ -1,13 +1,14 @@
-"""One method's picture in the Point cloud panel: 2D (pyqtgraph image, points, Voronoi cells) or 3D (vispy
-isosurface and markers), with a caption line."""
+"""Parts of the Point cloud panel: its controls column, and one method's picture -- 2D (pyqtgraph image, points,
+Voronoi cells) or 3D (vispy isosurface and markers) -- with a caption line."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QPushButton, QSlider, QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
 
 from cryogui.core.pointcloud.job import cell_boundaries_rgba
 
@@ -156,3 +157,153 @@ class MethodView(QWidget):
         if self.stack.currentIndex() == 1 and self.canvas is not None:
             return np.asarray(self.canvas.render())[..., :3].copy()
         return qimage_to_array(self.plot.grab().toImage())
+
+
+def render_frames(views: list[MethodView], frames: list[list], count: int, progress=None) -> list[np.ndarray] | None:
+    """Replay recorded ``(points, weights, labels)`` frames through the views, side by side: ``count`` RGB images
+    (None when the progress dialog was cancelled)."""
+    images = []
+    for i in range(count):
+        row = []
+        for view, fr in zip(views, frames):
+            j = min(len(fr) - 1, int(round(i * (len(fr) - 1) / max(1, count - 1))))
+            view.set_points(*fr[j])
+            row.append(view.frame())
+        h = min(a.shape[0] for a in row)
+        images.append(np.concatenate([a[:h] for a in row], axis=1))
+        if progress is not None:
+            progress.setValue(i + 1)
+            if progress.wasCanceled():
+                return None
+    return images
+
+
+def _spin(lo, hi, val, name):
+    s = QSpinBox()
+    s.setRange(lo, hi)
+    s.setValue(val)
+    s.setObjectName(name)
+    return s
+
+
+def _dspin(val, name, hi=1.0):
+    s = QDoubleSpinBox()
+    s.setDecimals(3)
+    s.setRange(0.001, hi)
+    s.setSingleStep(0.05)
+    s.setValue(val)
+    s.setObjectName(name)
+    return s
+
+
+def build_controls(panel, methods) -> QWidget:
+    """The Point cloud panel's left column; widgets become attributes of ``panel``, signals go to its slots."""
+    controls = QWidget()
+    form_lay = QVBoxLayout(controls)
+    form_lay.setContentsMargins(2, 2, 2, 2)
+
+    g = QGroupBox("Density")
+    f = QFormLayout(g)
+    panel.source_box = QComboBox()
+    panel.source_box.setObjectName("pc_source")
+    panel.source_box.currentIndexChanged.connect(panel._select_source)
+    f.addRow(panel.source_box)
+    panel.open_btn = QPushButton("Open map…")
+    panel.open_btn.clicked.connect(panel._open_dialog)
+    f.addRow(panel.open_btn)
+    panel.threshold = QDoubleSpinBox()
+    panel.threshold.setObjectName("pc_threshold")
+    panel.threshold.setDecimals(4)
+    panel.threshold.setRange(-1e9, 1e9)
+    panel.threshold.valueChanged.connect(panel._threshold_changed)
+    panel.thr_slider = QSlider(Qt.Horizontal)
+    panel.thr_slider.setRange(0, 1000)
+    panel.thr_slider.valueChanged.connect(panel._slider_changed)
+    f.addRow("Threshold", panel.threshold)
+    f.addRow(panel.thr_slider)
+    panel.info = QLabel("")
+    panel.info.setWordWrap(True)
+    f.addRow(panel.info)
+    form_lay.addWidget(g)
+
+    g = QGroupBox("Method")
+    f = QFormLayout(g)
+    panel.use = {m: QCheckBox(NAMES[m]) for m in methods}
+    row = QHBoxLayout()
+    for m in methods:
+        panel.use[m].setChecked(True)
+        panel.use[m].setObjectName(f"pc_use_{m}")
+        row.addWidget(panel.use[m])
+    f.addRow("Run", row)
+    panel.n_points = _spin(1, 10_000_000, 200, "pc_points")
+    f.addRow("Points n", panel.n_points)
+    panel.seed = _spin(0, 2**31 - 1, 0, "pc_seed")
+    f.addRow("Seed", panel.seed)
+    panel.trn_steps = _spin(0, 1_000_000_000, 0, "pc_trn_steps")
+    panel.trn_steps.setSpecialValueText("auto (20 n)")
+    panel.trn_steps.setSingleStep(1000)
+    f.addRow("TRN samples t_f", panel.trn_steps)
+    panel.eps0, panel.epsf = _dspin(0.5, "pc_eps0"), _dspin(0.05, "pc_epsf")
+    panel.lam0, panel.lamf = _dspin(1.0, "pc_lam0", 1000.0), _dspin(0.5, "pc_lamf", 1000.0)
+    for lab, a, b in (("TRN ε₀ → ε_f", panel.eps0, panel.epsf), ("TRN λ₀ → λ_f", panel.lam0, panel.lamf)):
+        r = QHBoxLayout()
+        r.addWidget(a)
+        r.addWidget(b)
+        f.addRow(lab, r)
+    panel.trn_mode = QComboBox()
+    panel.trn_mode.addItems(["exact", "fast"])
+    panel.trn_mode.setObjectName("pc_trn_mode")
+    f.addRow("TRN mode", panel.trn_mode)
+    panel.cvt_iters = _spin(1, 100_000, 50, "pc_cvt_iterations")
+    f.addRow("CVT iterations", panel.cvt_iters)
+    form_lay.addWidget(g)
+
+    g = QGroupBox("Run")
+    v = QVBoxLayout(g)
+    row = QHBoxLayout()
+    panel.run_btn = QPushButton("Run")
+    panel.step_btn = QPushButton("Step")
+    panel.pause_btn = QPushButton("Pause")
+    panel.cancel_btn = QPushButton("Cancel")
+    for b, name, slot in ((panel.run_btn, "pc_run", panel.run), (panel.step_btn, "pc_step", panel.step),
+                          (panel.pause_btn, "pc_pause", panel.toggle_pause),
+                          (panel.cancel_btn, "pc_cancel", panel.cancel)):
+        b.setObjectName(name)
+        b.clicked.connect(slot)
+        row.addWidget(b)
+    v.addLayout(row)
+    row = QHBoxLayout()
+    row.addWidget(QLabel("Speed"))
+    panel.speed = QSlider(Qt.Horizontal)
+    panel.speed.setObjectName("pc_speed")
+    panel.speed.setRange(0, 100)
+    panel.speed.setValue(100)
+    panel.speed.setToolTip("100 = full speed; lower values pause up to 1 s between frames")
+    panel.speed.valueChanged.connect(panel._apply_delay)
+    row.addWidget(panel.speed)
+    v.addLayout(row)
+    panel.status_label = QLabel("Ready.")
+    panel.status_label.setObjectName("pc_status")
+    panel.status_label.setWordWrap(True)
+    v.addWidget(panel.status_label)
+    form_lay.addWidget(g)
+
+    g = QGroupBox("Export")
+    v = QVBoxLayout(g)
+    row = QHBoxLayout()
+    panel.export_which = QComboBox()
+    panel.export_which.addItems([NAMES[m] for m in methods])
+    row.addWidget(panel.export_which)
+    panel.export_btn = QPushButton("Export cloud…")
+    panel.export_btn.clicked.connect(panel._export_cloud_dialog)
+    row.addWidget(panel.export_btn)
+    v.addLayout(row)
+    panel.anim_btn = QPushButton("Export animation (GIF)…")
+    panel.anim_btn.clicked.connect(panel._export_animation_dialog)
+    v.addWidget(panel.anim_btn)
+    help_btn = QPushButton("How this works")
+    help_btn.clicked.connect(panel._show_help)
+    v.addWidget(help_btn)
+    form_lay.addWidget(g)
+    form_lay.addStretch(1)
+    return controls
