@@ -155,3 +155,22 @@ def test_screenshot_of_the_seed_example(panel, qtbot):
     r, g, b = (img[..., k].astype(int) for k in range(3))
     assert np.sum((r > 200) & (g < 130) & (b < 90)) > 200  # TRN markers (orange-red)
     assert np.sum((r < 90) & (g > 170) & (b > 220)) > 200  # CVT markers (cyan)
+
+
+def test_opened_maps_are_listed_and_bad_files_reported(panel, qtbot, tmp_path):
+    from cryogui.io.mrc import read_mrc, write_mrc
+
+    vol = np.zeros((10, 10, 10), np.float32)
+    vol[3:7, 3:7, 3:7] = 1.0
+    path = write_mrc(tmp_path / "cube.mrc", vol, 3.0, origin=(30.0, 60.0, 90.0))
+    panel.ctx.session.add("map", read_mrc(path), path=path)  # what File > Open does
+    assert panel.open_path(path, "map")
+    assert panel.source_box.currentText().startswith("cube.mrc")
+    assert "origin (30, 60, 90)" in panel.info.text()
+    before = panel.source_box.currentIndex()
+    bad = tmp_path / "bad.mrc"
+    bad.write_bytes(b"not a map")
+    assert not panel.open_file(bad)
+    assert panel.errors and "bad.mrc" in panel.errors[-1]
+    assert panel.source_box.currentIndex() == before  # nothing lost
+    assert not panel.open_path(tmp_path / "x.star", "particles")
