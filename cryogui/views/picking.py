@@ -46,6 +46,7 @@ class PickingPanel(PickingLogic, PanelBase):
         self._dirty = {"image": False, "picks": False, "hist": False, "list": False}
         self._preview = None                     # (index, x, y) while dragging
         self._job = None
+        self._learned_model = None               # the fine-tuned learned picker, once there is one
         self.store = PickStore(new_journal_path())
         self.store.subscribe(self._on_store_changed)
         self._build()
@@ -243,6 +244,19 @@ class PickingPanel(PickingLogic, PanelBase):
         self.job_label = QLabel("")
         self.job_label.setWordWrap(True)
         a.addRow(self.job_label)
+        row = QHBoxLayout()
+        self.finetune_btn = QPushButton("Fine-tune learned picker")
+        self.finetune_btn.setToolTip("Train the learned picker further on the curated picks (those that pass "
+                                     "the filters) of every micrograph that has picks")
+        self.finetune_btn.clicked.connect(lambda: self.run_finetune())
+        row.addWidget(self.finetune_btn)
+        a.addRow(row)
+        self.loss_plot = pg.PlotWidget()
+        self.loss_plot.setFixedHeight(90)
+        self.loss_plot.setLabel("left", "loss")
+        self.loss_plot.setLabel("bottom", "step")
+        self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen((255, 160, 60), width=2))
+        a.addRow(self.loss_plot)
         v.addWidget(auto)
 
         out = QGroupBox("Export")

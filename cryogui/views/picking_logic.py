@@ -297,8 +297,10 @@ class PickingLogic:
         if self.method.currentIndex() == 1:
             from cryogui.core.picking.learned import learned_pick_job, load_default_model
 
+            tuned = self._learned_model
+
             def factory():
-                return learned_pick_job(items, load_default_model(), diameter=hint)
+                return learned_pick_job(items, tuned or load_default_model(), diameter=hint)
             title = f"Learned picking, {len(keys)} micrograph(s)"
         else:
             from cryogui.core.picking.autopick import AutopickParams, autopick_job
@@ -313,6 +315,44 @@ class PickingLogic:
         self._job = self.ctx.jobs.start("picking.autopick", title, factory, on_snapshot=self._on_pick_snapshot,
                                         on_result=self._on_pick_result, on_finished=self._on_pick_finished)
         return self._job
+
+    def run_finetune(self, steps: int = 150):
+        """Fine-tune the learned picker on the curated picks (those passing the filters) as a background job."""
+        thr, size = self.threshold_value(), self.size_range_value()
+        sources = [(self.mics[k]["path"], self.store.filtered_table(thr, size, mic=k)) for k in self.order
+                   if self.store.count(k)]
+        sources = [(p, t) for p, t in sources if len(t)]
+        if not sources:
+            self.ctx.status("No curated picks to learn from")
+            return None
+        from cryogui.core.picking.learned import finetune_job, load_default_model
+        from cryogui.io.mrc import read_mrc
+
+        base = self._learned_model
+
+        def factory():
+            def gen():
+                examples = [(read_mrc(p).data, t) for p, t in sources]
+                return (yield from finetune_job(base or load_default_model(), examples, steps=steps))
+            return gen()
+
+        self.loss_curve.setData([], [])
+        self.cancel_btn.setEnabled(True)
+        self._job = self.ctx.jobs.start("picking.finetune", f"Fine-tuning the learned picker ({steps} steps)",
+                                        factory, on_snapshot=self._on_finetune_snapshot,
+                                        on_result=self._on_finetune_result, on_finished=self._on_pick_finished)
+        return self._job
+
+    def _on_finetune_snapshot(self, snap) -> None:
+        if snap.points is not None and len(snap.points):
+            self.loss_curve.setData(np.arange(1, len(snap.points) + 1), np.asarray(snap.points))
+        self.job_label.setText(snap.message)
+
+    def _on_finetune_result(self, model) -> None:
+        if model is not None:
+            self._learned_model = model
+            self.method.setCurrentIndex(1)
+            self.job_label.setText("Fine-tuned: the learned picker now uses the new weights.")
 
     def cancel_autopick(self) -> None:
         if self._job is not None:
