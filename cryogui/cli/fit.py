@@ -157,36 +157,6 @@ def run_fit(args) -> int:
     return 0
 
 
-def load_particle_data(star: str, use_ctf: bool = True):
-    """Particles for a fit: ``(images, mats, shifts_A, ctf or None, apix, pset)`` with clear errors for a STAR
-    without poses or CTF, missing stacks, and stacks whose size or pixel size disagrees with the STAR file."""
-    from cryogui.core.rotations import euler_to_matrix
-    from cryogui.io.star import load_images, read_particles
-
-    pset = read_particles(star)
-    if not pset.has_poses:
-        raise InputError(f"{star}: no poses (rlnAngleRot, rlnAngleTilt, rlnAnglePsi): a fit needs known poses")
-    if use_ctf and not pset.has_ctf:
-        raise InputError(f"{star}: no CTF columns (rlnDefocusU, rlnDefocusV, rlnDefocusAngle); use --no-ctf to "
-                         "fit without a CTF")
-    images = load_images(pset)
-    apix = pset.apix
-    if not apix:
-        raise InputError(f"{star}: no pixel size (rlnImagePixelSize in the optics table)")
-    if images.shape[-1] != images.shape[-2]:
-        raise InputError(f"{star}: images must be square, got {images.shape[-2:]}")
-    if not np.all(np.isfinite(images)):
-        raise InputError(f"{star}: the particle images contain NaN or infinite values")
-    mats = euler_to_matrix(pset.angles())
-    ctf = pset.ctf_params() if use_ctf else None
-    if ctf is not None:  # writable copies (torch warns about read-only pandas buffers)
-        from dataclasses import replace
-
-        ctf = replace(ctf, defocus_u=np.array(ctf.defocus_u), defocus_v=np.array(ctf.defocus_v),
-                      defocus_angle=np.array(ctf.defocus_angle))
-    return images, mats, pset.shifts_A(), ctf, float(apix), pset
-
-
 def _run_particles(args, init, t0) -> int:
     from cryogui.core.gmm import metrics
     from cryogui.core.gmm.fit import fit_particles
@@ -194,6 +164,8 @@ def _run_particles(args, init, t0) -> int:
 
     if args.epochs < 1:
         raise InputError(f"--epochs must be at least 1, got {args.epochs}")
+    from cryogui.io.gmm_json import load_particle_data
+
     images, mats, shifts, ctf, apix, _ = load_particle_data(args.particles, not args.no_ctf)
     ref = _read_map(args.reference, "--reference") if args.reference else None
     if ref is not None and (ref.data.shape[0] != images.shape[-1] or abs(ref.apix - apix) > 0.01 * apix):

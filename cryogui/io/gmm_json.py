@@ -115,3 +115,33 @@ def read_cmm_positions(path: str | Path) -> np.ndarray:
     if not pts:
         raise FormatError(path, "holds no markers")
     return np.asarray(pts)
+
+
+def load_particle_data(star: str, use_ctf: bool = True):
+    """Particles for a fit: ``(images, mats, shifts_A, ctf or None, apix, pset)`` with clear errors for a STAR
+    without poses or CTF, missing stacks, and stacks whose size or pixel size disagrees with the STAR file."""
+    from cryogui.core.rotations import euler_to_matrix
+    from cryogui.io.star import load_images, read_particles
+
+    pset = read_particles(star)
+    if not pset.has_poses:
+        raise InputError(f"{star}: no poses (rlnAngleRot, rlnAngleTilt, rlnAnglePsi): a fit needs known poses")
+    if use_ctf and not pset.has_ctf:
+        raise InputError(f"{star}: no CTF columns (rlnDefocusU, rlnDefocusV, rlnDefocusAngle); use --no-ctf to "
+                         "fit without a CTF")
+    images = load_images(pset)
+    apix = pset.apix
+    if not apix:
+        raise InputError(f"{star}: no pixel size (rlnImagePixelSize in the optics table)")
+    if images.shape[-1] != images.shape[-2]:
+        raise InputError(f"{star}: images must be square, got {images.shape[-2:]}")
+    if not np.all(np.isfinite(images)):
+        raise InputError(f"{star}: the particle images contain NaN or infinite values")
+    mats = euler_to_matrix(pset.angles())
+    ctf = pset.ctf_params() if use_ctf else None
+    if ctf is not None:  # writable copies (torch warns about read-only pandas buffers)
+        from dataclasses import replace
+
+        ctf = replace(ctf, defocus_u=np.array(ctf.defocus_u), defocus_v=np.array(ctf.defocus_v),
+                      defocus_angle=np.array(ctf.defocus_angle))
+    return images, mats, pset.shifts_A(), ctf, float(apix), pset

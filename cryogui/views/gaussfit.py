@@ -1,12 +1,523 @@
-"""The Gaussian fit dock: lists the session's data of the kinds this panel works on."""
+"""The Gaussian-fit panel: fit a 3D Gaussian mixture to a map, or to particle images with known poses and CTF, and
+watch it learn (loss curves, FSC, the Gaussians in 3D, observed/rendered/residual images)."""
 
 from __future__ import annotations
 
-from cryogui.views.base import SessionSummaryPanel
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QMessageBox, QPushButton, QSpinBox, QSplitter, QTextBrowser,
+                               QVBoxLayout, QWidget)
+
+from cryogui.views.base import PanelBase
+from cryogui.views.gaussfit_view import Gaussians3D, ImageStrip
+
+HELP = """
+<h3>Gaussian fit: how this works</h3>
+<p>The map is written as a sum of Gaussians, <i>V(r) = &Sigma;<sub>k</sub> a<sub>k</sub>
+exp(-&frac12; (r-p<sub>k</sub>)<sup>T</sup> &Sigma;<sub>k</sub><sup>-1</sup> (r-p<sub>k</sub>))</i>, with positions
+p<sub>k</sub> (&Aring;), amplitudes a<sub>k</sub> and widths: isotropic (&Sigma; = &sigma;<sup>2</sup>I) or anisotropic
+(&Sigma; = R diag(s<sup>2</sup>) R<sup>T</sup>, scale + rotation, positive definite by construction).</p>
+<p><b>Projection.</b> The line integral of a 3D Gaussian is a 2D Gaussian: at pose A (RELION rot/tilt/psi) a Gaussian
+lands at (A p)<sub>1,2</sub> minus the origin shift, with covariance (A &Sigma; A<sup>T</sup>)<sub>2&times;2</sub>.
+An image is I<sub>i</sub> = CTF<sub>i</sub> * &Gamma;(V, A<sub>i</sub>) + noise. Isotropic images are separable, so a
+batch is one matrix product; anisotropic ones are drawn on small footprints.</p>
+<p><b>Fitting.</b> Adam minimises the squared error (normalised by the target's variance): to the map voxels, or to
+particle images in mini-batches with a held-out validation set. Every few hundred steps, <i>density control</i>
+prunes Gaussians with negligible amplitude and re-uses them to split (wide) or clone (narrow) those with the largest
+position gradients. A fit whose loss explodes stops itself and keeps the best model.</p>
+<p><b>Controls.</b> <i>Target</i>: a map, or particles (STAR + stack; the map is then the reference for FSC).
+<i>Gaussians</i>: N. <i>Widths</i>: isotropic / anisotropic. <i>Start</i>: random samples of the density, a TRN or CVT
+point cloud of it, or a saved model. <i>Learning rate</i>: changes take effect at once, also while running.
+<i>Batch</i>: particles per step. <i>CTF</i>: apply each particle's CTF to the rendered images.
+<i>Milestones 3-4</i>: the seed's sanity check: fit synthetic images of a known mixture from a random start and from
+the truth plus noise, and report how well positions are recovered (RMSD after one-to-one matching).</p>
+<p><b>Plots.</b> Loss (training, validation) per step; FSC against the target or reference map (0.5 and 0.143 lines);
+the Gaussians in 3D coloured by amplitude and sized by width, over the target's isosurface; for particle fits,
+observed / rendered / residual images of a few validation particles.</p>
+"""
 
 
-class GaussianFitPanel(SessionSummaryPanel):
+class GaussianFitPanel(PanelBase):
     panel_id = "gaussfit"
     title = "Gaussian fit"
-    kinds = ('map', 'particles')
-    blurb = "Maps and particle sets in the session."
+
+    def __init__(self, ctx, parent=None):
+        super().__init__(ctx, parent)
+        from cryogui.core.gmm.fit import FitControl
+
+        self.control = FitControl()
+        self.map_vol = None  # cryogui.io.mrc.Volume
+        self.star_path: Path | None = None
+        self.init_model = None
+        self.handle = None
+        self.model = None  # the last result's GaussianModel
+        self.result = None
+        self.last = None  # latest snapshot
+        self._dirty = False
+        self._sanity = False
+        self._build()
+        self.timer = QTimer(self)
+        self.timer.setInterval(33)
+        self.timer.timeout.connect(self._redraw)
+        self.timer.start()
+        ctx.session.subscribe(self._on_session)
+
+    # ---- layout --------------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        outer = QHBoxLayout(self)
+        split = QSplitter(Qt.Horizontal)
+        outer.addWidget(split)
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        tgt = QGroupBox("Target")
+        tf = QFormLayout(tgt)
+        self.target_kind = QComboBox(objectName="gf_target")
+        self.target_kind.addItems(["Map", "Particles"])
+        self.target_kind.currentIndexChanged.connect(self._target_changed)
+        tf.addRow("Fit to", self.target_kind)
+        self.map_label = QLabel("<i>no map</i>", objectName="gf_map_label")
+        b = QPushButton("Map...", objectName="gf_open_map")
+        b.clicked.connect(self._ask_map)
+        tf.addRow(b, self.map_label)
+        self.star_label = QLabel("<i>no particles</i>", objectName="gf_star_label")
+        b = QPushButton("Particles...", objectName="gf_open_star")
+        b.clicked.connect(self._ask_star)
+        tf.addRow(b, self.star_label)
+        lv.addWidget(tgt)
+
+        par = QGroupBox("Model and optimiser")
+        pf = QFormLayout(par)
+        self.n_spin = QSpinBox(objectName="gf_n")
+        self.n_spin.setRange(1, 20000)
+        self.n_spin.setValue(300)
+        pf.addRow("Gaussians", self.n_spin)
+        self.aniso = QComboBox(objectName="gf_widths")
+        self.aniso.addItems(["isotropic", "anisotropic"])
+        pf.addRow("Widths", self.aniso)
+        self.init_combo = QComboBox(objectName="gf_init")
+        self.init_combo.addItems(["random", "trn", "cvt", "saved model..."])
+        self.init_combo.activated.connect(self._init_chosen)
+        pf.addRow("Start", self.init_combo)
+        self.lr_spin = QDoubleSpinBox(objectName="gf_lr")
+        self.lr_spin.setDecimals(4)
+        self.lr_spin.setRange(0.0001, 5.0)
+        self.lr_spin.setSingleStep(0.01)
+        self.lr_spin.setValue(0.1)
+        self.lr_spin.valueChanged.connect(self._lr_changed)
+        pf.addRow("Learning rate", self.lr_spin)
+        self.iter_spin = QSpinBox(objectName="gf_iterations")
+        self.iter_spin.setRange(1, 100000)
+        self.iter_spin.setValue(300)
+        pf.addRow("Iterations (map)", self.iter_spin)
+        self.epoch_spin = QSpinBox(objectName="gf_epochs")
+        self.epoch_spin.setRange(1, 1000)
+        self.epoch_spin.setValue(5)
+        pf.addRow("Epochs (particles)", self.epoch_spin)
+        self.batch_spin = QSpinBox(objectName="gf_batch")
+        self.batch_spin.setRange(1, 4096)
+        self.batch_spin.setValue(64)
+        self.batch_spin.valueChanged.connect(lambda v: setattr(self.control, "batch_size", int(v)))
+        pf.addRow("Batch size", self.batch_spin)
+        self.ctf_check = QCheckBox("apply the CTF", objectName="gf_ctf")
+        self.ctf_check.setChecked(True)
+        pf.addRow("CTF", self.ctf_check)
+        lv.addWidget(par)
+
+        runbox = QGroupBox("Run")
+        rl = QVBoxLayout(runbox)
+        row = QHBoxLayout()
+        self.run_btn = QPushButton("Run", objectName="gf_run")
+        self.run_btn.clicked.connect(self.run_fit)
+        self.pause_btn = QPushButton("Pause", objectName="gf_pause")
+        self.pause_btn.clicked.connect(self._toggle_pause)
+        self.cancel_btn = QPushButton("Cancel", objectName="gf_cancel")
+        self.cancel_btn.clicked.connect(self.cancel)
+        for w in (self.run_btn, self.pause_btn, self.cancel_btn):
+            row.addWidget(w)
+        rl.addLayout(row)
+        self.sanity_btn = QPushButton("Milestones 3-4 (sanity check)", objectName="gf_sanity")
+        self.sanity_btn.clicked.connect(self.run_sanity)
+        rl.addWidget(self.sanity_btn)
+        self.status = QLabel("", objectName="gf_status")
+        self.status.setWordWrap(True)
+        rl.addWidget(self.status)
+        lv.addWidget(runbox)
+
+        exp = QGroupBox("Export")
+        el = QFormLayout(exp)
+        row = QHBoxLayout()
+        self.export_json_btn = QPushButton("Model JSON...", objectName="gf_export_json")
+        self.export_json_btn.clicked.connect(lambda: self._export("json"))
+        self.export_map_btn = QPushButton("Map MRC...", objectName="gf_export_map")
+        self.export_map_btn.clicked.connect(lambda: self._export("mrc"))
+        self.export_cmm_btn = QPushButton("Markers .cmm...", objectName="gf_export_cmm")
+        self.export_cmm_btn.clicked.connect(lambda: self._export("cmm"))
+        for w in (self.export_json_btn, self.export_map_btn, self.export_cmm_btn):
+            row.addWidget(w)
+        el.addRow(row)
+        self.box_spin = QSpinBox(objectName="gf_export_box")
+        self.box_spin.setRange(0, 1024)
+        self.box_spin.setSpecialValueText("target's")
+        self.apix_spin = QDoubleSpinBox(objectName="gf_export_apix")
+        self.apix_spin.setRange(0.0, 100.0)
+        self.apix_spin.setDecimals(3)
+        self.apix_spin.setSpecialValueText("target's")
+        grid = QHBoxLayout()
+        grid.addWidget(QLabel("box"))
+        grid.addWidget(self.box_spin)
+        grid.addWidget(QLabel("A/px"))
+        grid.addWidget(self.apix_spin)
+        el.addRow(grid)
+        lv.addWidget(exp)
+        help_btn = QPushButton("How this works", objectName="gf_help")
+        help_btn.clicked.connect(self._show_help)
+        lv.addWidget(help_btn)
+        lv.addStretch(1)
+        split.addWidget(left)
+
+        right = QSplitter(Qt.Vertical)
+        plots = QWidget()
+        pl = QHBoxLayout(plots)
+        pl.setContentsMargins(0, 0, 0, 0)
+        lossbox = QVBoxLayout()
+        self.loss_plot = pg.PlotWidget(background="w")
+        self.loss_plot.setLabel("bottom", "step")
+        self.loss_plot.setLabel("left", "loss / var")
+        self.loss_plot.addLegend(offset=(-10, 10))
+        self.loss_plot.getAxis("left").enableAutoSIPrefix(False)
+        self.train_curve = self.loss_plot.plot(pen=pg.mkPen("#1f77b4", width=1.5), name="training")
+        self.val_curve = self.loss_plot.plot(pen=pg.mkPen("#d62728", width=2), symbol="o", symbolSize=5,
+                                             symbolBrush="#d62728", name="validation")
+        lossbox.addWidget(self.loss_plot)
+        self.log_check = QCheckBox("log scale", objectName="gf_log")
+        self.log_check.setChecked(True)
+        self.log_check.toggled.connect(lambda on: self.loss_plot.setLogMode(y=on))
+        self.loss_plot.setLogMode(y=True)
+        lossbox.addWidget(self.log_check)
+        pl.addLayout(lossbox, 1)
+        self.fsc_plot = pg.PlotWidget(background="w")
+        self.fsc_plot.setLabel("bottom", "resolution (1/A)")
+        self.fsc_plot.setLabel("left", "FSC")
+        self.fsc_plot.setYRange(-0.1, 1.05)
+        self.fsc_plot.getAxis("bottom").enableAutoSIPrefix(False)
+        for level in (0.5, 0.143):
+            self.fsc_plot.addItem(pg.InfiniteLine(level, angle=0, pen=pg.mkPen("#999", style=Qt.DashLine)))
+        self.fsc_curve = self.fsc_plot.plot(pen=pg.mkPen("#2ca02c", width=2))
+        self.fsc_text = pg.TextItem("", color="#333", anchor=(1, 0))
+        self.fsc_plot.addItem(self.fsc_text)
+        pl.addWidget(self.fsc_plot, 1)
+        right.addWidget(plots)
+        self.view3d = Gaussians3D()
+        right.addWidget(self.view3d)
+        self.strip = ImageStrip(4)
+        right.addWidget(self.strip)
+        right.setSizes([240, 400, 300])
+        split.addWidget(right)
+        split.setSizes([330, 900])
+        self._update_enabled()
+
+    # ---- inputs --------------------------------------------------------------------------------------------------
+    def help_html(self) -> str:
+        return HELP
+
+    def _show_help(self) -> None:
+        box = QMessageBox(self)
+        box.setWindowTitle("Gaussian fit: how this works")
+        box.setText(HELP)
+        box.setTextFormat(Qt.RichText)
+        box.open()
+
+    def set_map(self, path: Path) -> bool:
+        from cryogui.errors import InputError
+        from cryogui.io.mrc import read_mrc
+
+        try:
+            vol = read_mrc(path)
+        except InputError as exc:
+            self.ctx.show_error("Cannot open map", str(exc), "")
+            return False
+        if vol.data.ndim != 3 or vol.is_stack or len(set(vol.data.shape)) != 1 or not vol.apix:
+            self.ctx.show_error("Not a cubic map", f"{path}: a cubic 3D map with a pixel size is needed "
+                                f"(got shape {vol.data.shape}, pixel size {vol.apix})", "")
+            return False
+        self.map_vol = vol
+        self.map_label.setText(f"{Path(path).name} ({vol.data.shape[0]}^3, {vol.apix:.2f} A/px)")
+        self.view3d.set_target(np.asarray(vol.data))
+        return True
+
+    def set_particles(self, path: Path) -> bool:
+        self.star_path = Path(path)
+        self.star_label.setText(self.star_path.name)
+        return True
+
+    def load_demo(self, demo_dir: Path) -> None:
+        demo_dir = Path(demo_dir)
+        if (demo_dir / "maps" / "demo_map.mrc").exists():
+            self.set_map(demo_dir / "maps" / "demo_map.mrc")
+        if (demo_dir / "particles" / "particles.star").exists():
+            self.set_particles(demo_dir / "particles" / "particles.star")
+
+    def open_path(self, path: Path, kind: str) -> bool:
+        path = Path(path)
+        if kind == "map" or path.suffix.lower() in (".mrc", ".map"):
+            return self.set_map(path)
+        if kind in ("particles", "star") or path.suffix.lower() == ".star":
+            return self.set_particles(path)
+        if path.suffix.lower() == ".json":
+            return self._load_init_model(path)
+        return False
+
+    def _on_session(self, kind, item) -> None:
+        if kind == "map" and self.map_vol is None and item.path is not None:
+            self.set_map(item.path)
+        elif kind == "particles" and self.star_path is None and item.path is not None:
+            self.set_particles(item.path)
+
+    def _ask_map(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Target map", "", "Maps (*.mrc *.map)")
+        if path:
+            self.set_map(Path(path))
+
+    def _ask_star(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Particles", "", "STAR files (*.star)")
+        if path:
+            self.set_particles(Path(path))
+
+    def _init_chosen(self, index: int) -> None:
+        if self.init_combo.currentText().startswith("saved"):
+            path, _ = QFileDialog.getOpenFileName(self, "Start from a saved model", "", "Models (*.json)")
+            if not path or not self._load_init_model(Path(path)):
+                self.init_combo.setCurrentIndex(0)
+
+    def _load_init_model(self, path: Path) -> bool:
+        from cryogui.errors import InputError
+        from cryogui.io.gmm_json import load_model
+
+        try:
+            self.init_model = load_model(path)
+        except InputError as exc:
+            self.ctx.show_error("Cannot read model", str(exc), "")
+            return False
+        self.init_combo.setCurrentIndex(3)
+        self.init_combo.setItemText(3, f"model: {path.name}")
+        return True
+
+    def _lr_changed(self, value: float) -> None:
+        self.control.lr = float(value)  # read by the running fit at its next step
+
+    def _target_changed(self, index: int) -> None:
+        self.lr_spin.setValue(0.03 if index == 1 else 0.1)  # particle fits like a gentler step
+        self._update_enabled()
+
+    def _update_enabled(self) -> None:
+        particles = self.target_kind.currentIndex() == 1
+        self.iter_spin.setEnabled(not particles)
+        self.epoch_spin.setEnabled(particles)
+        self.batch_spin.setEnabled(particles)
+        self.ctf_check.setEnabled(particles)
+        running = self.handle is not None and self.handle.is_active
+        self.run_btn.setEnabled(not running)
+        self.sanity_btn.setEnabled(not running)
+        self.pause_btn.setEnabled(running)
+        self.cancel_btn.setEnabled(running)
+        for b in (self.export_json_btn, self.export_map_btn, self.export_cmm_btn):
+            b.setEnabled(self.model is not None)
+
+    # ---- running -------------------------------------------------------------------------------------------------
+    def _init_arg(self):
+        text = self.init_combo.currentText()
+        if text.startswith("model") and self.init_model is not None:
+            return self.init_model
+        return text if text in ("random", "trn", "cvt") else "random"
+
+    def run_fit(self) -> None:
+        from cryogui.core.gmm.fit import fit_map
+
+        n = self.n_spin.value()
+        aniso = self.aniso.currentIndex() == 1
+        init = self._init_arg()
+        self.control.lr = self.lr_spin.value()
+        self.control.batch_size = self.batch_spin.value()
+        control = self.control
+        if self.target_kind.currentIndex() == 0:
+            if self.map_vol is None:
+                self.ctx.show_error("No target map", "Choose a map to fit (Map... button or the File menu).", "")
+                return
+            vol = self.map_vol
+            data, apix, origin, iters = np.array(vol.data, dtype=np.float32), float(vol.apix), vol.origin, \
+                self.iter_spin.value()
+
+            def factory():
+                return fit_map(data, apix, n, iterations=iters, anisotropic=aniso, init=init, control=control,
+                               origin=origin, report_every=5)
+            title = f"Gaussian fit: {n} to {Path(vol.path or 'map').name}"
+        else:
+            if self.star_path is None:
+                self.ctx.show_error("No particles", "Choose a particle STAR file (Particles... button).", "")
+                return
+            star, epochs, use_ctf = self.star_path, self.epoch_spin.value(), self.ctf_check.isChecked()
+            ref = None if self.map_vol is None else np.array(self.map_vol.data, dtype=np.float32)
+
+            def factory():
+                return particle_fit_job(star, n, epochs=epochs, anisotropic=aniso, init=init, control=control,
+                                        use_ctf=use_ctf, reference=ref)
+            title = f"Gaussian fit: {n} to {star.name}"
+        self._start(factory, title)
+
+    def run_sanity(self) -> None:
+        from cryogui.core.gmm.sanity import run_sanity
+
+        control = self.control
+        control.lr = min(self.lr_spin.value(), 0.05)
+
+        def factory():
+            return run_sanity(n_gaussians=12, n_images=300, epochs=8, control=control)
+        self._start(factory, "Gaussian fit: milestones 3-4", sanity=True)
+
+    def _start(self, factory, title, sanity=False) -> None:
+        self.last = None
+        self.result = None
+        self._sanity = sanity
+        self.status.setText("starting...")
+        self.strip.setVisible(self.target_kind.currentIndex() == 1 or sanity)
+        self.handle = self.ctx.jobs.start(key="gaussfit.run", title=title, factory=factory,
+                                          on_snapshot=self._on_snapshot, on_result=self._on_result,
+                                          on_finished=self._on_finished)
+        self.pause_btn.setText("Pause")
+        self._update_enabled()
+
+    def _toggle_pause(self) -> None:
+        if self.handle is None:
+            return
+        if self.handle.state == "paused":
+            self.handle.resume()
+            self.pause_btn.setText("Pause")
+        else:
+            self.handle.pause()
+            self.pause_btn.setText("Resume")
+
+    def cancel(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+
+    def _on_snapshot(self, snap) -> None:
+        self.last = snap
+        self._dirty = True
+
+    def _on_result(self, value) -> None:
+        self.result = value
+        if hasattr(value, "model"):
+            self.model = value.model
+            self.status.setText(value.message + f" ({value.seconds:.1f} s)")
+        elif isinstance(value, dict) and "perturbed" in value:
+            r, p = value["random"], value["perturbed"]
+            self.model = p["model"]
+            self.status.setText(
+                f"Milestone 3 (random start): position RMSD {r['rmsd_A']:.2f} A. Milestone 4 (truth + noise, "
+                f"start RMSD {p['start_rmsd_A']:.2f} A): RMSD {p['rmsd_A']:.2f} A, amplitude error "
+                f"{100 * p['amplitude_rel_rms']:.1f}% ({value['seconds']:.0f} s)")
+
+    def _on_finished(self, state: str) -> None:
+        if state == "cancelled":
+            self.status.setText("cancelled")
+        elif state == "failed":
+            self.status.setText("failed (see the log)")
+        self._update_enabled()
+        self._dirty = True
+
+    def _redraw(self) -> None:
+        if not self._dirty or self.last is None:
+            return
+        self._dirty = False
+        s = self.last
+        d = s.data
+        if "train_loss" in d and len(d["train_loss"]):
+            self.train_curve.setData(d["loss_steps"], np.maximum(d["train_loss"], 1e-12))
+        if "val_loss" in d and len(d["val_loss"]):
+            self.val_curve.setData(d["val_steps"], np.maximum(d["val_loss"], 1e-12))
+        elif "train_loss" in d:
+            self.val_curve.setData([], [])
+        if "fsc" in d:
+            f, c = np.asarray(d["fsc_freq"]), np.asarray(d["fsc"])
+            self.fsc_curve.setData(f[1:], c[1:])
+            from cryogui.core.gmm.metrics import resolution_at
+
+            self.fsc_text.setText(f"0.5: {resolution_at(f, c, 0.5):.1f} A   0.143: {resolution_at(f, c, 0.143):.1f} A")
+            self.fsc_text.setPos(f[-1], 1.02)
+        if s.points is not None and "amplitudes" in d:
+            box, apix = self._grid()
+            self.view3d.set_gaussians(s.points, d["amplitudes"], d["sigmas"], box, apix)
+        if "strip" in d:
+            self.strip.set_strip(np.asarray(d["strip"]))
+        if self.handle is None or self.handle.is_active:
+            m = " ".join(f"{k} {v:.4g}" for k, v in s.metrics.items() if k in ("loss", "val_loss", "correlation"))
+            self.status.setText(f"{s.message}   {m}")
+
+    def _grid(self) -> tuple[int, float]:
+        if self._sanity:
+            return 32, 2.0
+        if self.map_vol is not None:
+            return int(self.map_vol.data.shape[0]), float(self.map_vol.apix)
+        return 64, 1.0
+
+    # ---- export --------------------------------------------------------------------------------------------------
+    def export(self, kind: str, path: Path) -> Path:
+        """Write the current model as ``json``, ``mrc`` (rendered; box/pixel size from the export fields or the
+        target's) or ``cmm`` markers."""
+        from cryogui.cli.fit import placed_grid
+        from cryogui.core.gmm.render import render_model
+        from cryogui.io.gmm_json import save_model, write_cmm
+        from cryogui.io.mrc import write_mrc
+
+        if self.model is None:
+            raise RuntimeError("no model to export yet")
+        if kind == "json":
+            return save_model(path, self.model)
+        if kind == "cmm":
+            return write_cmm(path, self.model)
+        b, a, origin = placed_grid(self.model, self.box_spin.value() or None, self.apix_spin.value() or None)
+        return write_mrc(path, render_model(self.model, b, a), a, origin)
+
+    def _export(self, kind: str) -> None:
+        filt = {"json": "Model (*.json)", "mrc": "Map (*.mrc)", "cmm": "ChimeraX markers (*.cmm)"}[kind]
+        path, _ = QFileDialog.getSaveFileName(self, "Export", f"gaussians.{kind}", filt)
+        if not path:
+            return
+        try:
+            self.export(kind, Path(path))
+            self.ctx.status(f"wrote {path}")
+        except (OSError, ValueError) as exc:
+            self.ctx.show_error("Export failed", f"{path}: {exc}", "")
+
+    def shutdown(self) -> None:
+        self.timer.stop()
+        super().shutdown()
+
+
+def particle_fit_job(star: Path, n: int, *, epochs: int, anisotropic: bool, init, control, use_ctf: bool,
+                     reference: np.ndarray | None):
+    """Job generator (runs in the worker thread): read the particles, then fit (errors reach the user as a dialog)."""
+    from cryogui.core.gmm.fit import fit_particles
+    from cryogui.core.jobs import Snapshot
+    from cryogui.io.gmm_json import load_particle_data
+
+    yield Snapshot(0, 0, message=f"reading {Path(star).name}...")
+    images, mats, shifts, ctf, apix, _ = load_particle_data(str(star), use_ctf)
+    if reference is not None and reference.shape[0] != images.shape[-1]:
+        reference = None  # the map is not on the particles' grid: no FSC
+    if isinstance(init, str) and init in ("trn", "cvt"):
+        if reference is None:
+            from cryogui.errors import InputError
+
+            raise InputError(f"a {init.upper()} start for a particle fit needs a reference map on the particles' grid")
+        from cryogui.core.gmm.init import pointcloud_start
+
+        init = yield from pointcloud_start(init, reference, apix, n)
+    result = yield from fit_particles(images, mats, shifts, ctf, apix, n, epochs=epochs,
+                                      batch_size=control.batch_size, anisotropic=anisotropic, init=init,
+                                      reference=reference, lr=control.lr, control=control)
+    return result
