@@ -138,6 +138,9 @@ def test_coordinate_of_particles_rendered_at_known_c():
     coords, frc = _drain(fit_coordinates(model, data, v[None], c_range=10.0, grid=11, steps=30))
     np.testing.assert_allclose(coords[:, 0], c_true, atol=0.3)
     assert frc.min() > 0.99
+    coarse, _ = _drain(fit_coordinates(model, data, v[None], c_range=10.0, grid=11, steps=0))  # grid + parabola
+    np.testing.assert_allclose(coarse[:, 0], c_true, atol=0.8)
+    assert np.abs(coarse[:, 0] - c_true).mean() < np.abs(np.round(c_true / 2) * 2 - c_true).mean() + 0.2
 
 
 def test_bad_inputs_are_input_errors(small):

@@ -131,7 +131,7 @@ class EigenMotionPanel(PanelBase):
         self.ctx.jobs.start("motion.load", f"load {path.name}", lambda: _load_job(path, model_path),
                             on_result=self._loaded, on_snapshot=self._progress)
 
-    def load_simulation(self, n: int = 1200, out_dir: Path | None = None) -> None:
+    def load_simulation(self, n: int = 800, out_dir: Path | None = None) -> None:
         out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="cryogui_motion_"))
         self.status.setText("Simulating the swinging-arm test set…")
         self.ctx.jobs.start("motion.load", "simulate motion test set", lambda: _simulate_job(out, n),
@@ -459,7 +459,7 @@ class EigenMotionPanel(PanelBase):
         if out is not None and (out / "particles.star").exists() and (out / "model.json").exists():
             self.load_star(out / "particles.star", out / "model.json")
         else:
-            self.load_simulation(n=1200, out_dir=out)
+            self.load_simulation(n=800, out_dir=out)
         self._autorun = True
 
     def shutdown(self) -> None:

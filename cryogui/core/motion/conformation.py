@@ -3,8 +3,8 @@
     map_i(x) = sum_j A_j exp(-|x - (p_j + sum_m c_im v_mj)|^2 / (2 sigma_j^2))
 
 ``c_i`` maximises the FRC between particle i and the CTF-modulated projection of map_i.  Batched over particles:
-a coarse search along each mode in turn (so that gradient descent starts in the right basin), then joint gradient
-ascent (Adam) on all modes, with the coordinates kept inside the search range.  With ``kind="amplitude"`` the
+a coarse search along each mode in turn (the best grid value refined by a parabola through its neighbours, so
+that gradient descent starts in the right basin), then joint gradient ascent (Adam) on all modes, with the coordinates kept inside the search range.  With ``kind="amplitude"`` the
 vectors move the amplitudes, ``A_j + sum_m c_im v_mj`` (compositional heterogeneity).
 """
 
@@ -25,7 +25,7 @@ def _moved(sc: Scorer, vec: torch.Tensor, c: torch.Tensor, kind: str):
 
 
 def fit_coordinates(model: GaussianModel, data: ParticleData, vectors: np.ndarray, *, c_range: float = 10.0,
-                    grid: int = 11, steps: int = 10, lr: float | None = None, kind: str = "position",
+                    grid: int = 11, steps: int = 5, lr: float | None = None, kind: str = "position",
                     rings: int | None = None, batch: int = 128, device=None):
     """Generator: yields ``(done, total)`` per batch, returns ``(coords (n, m), frc (n,))``.
 
@@ -53,17 +53,13 @@ def fit_coordinates(model: GaussianModel, data: ParticleData, vectors: np.ndarra
         c = torch.zeros(b, m, **sc.kw)
         with torch.no_grad():
             for mode in range(m):
-                best = torch.full((b,), -np.inf, **sc.kw)
-                best_v = torch.zeros(b, **sc.kw)
-                for v in values:
+                table = torch.empty(len(values), b, **sc.kw)
+                for gi, v in enumerate(values):
                     trial = c.clone()
                     trial[:, mode] = v
                     pos, amp = _moved(sc, vec, trial, kind)
-                    f = sc.score(pos, amp, imgs, mats, shifts, ctf)
-                    better = f > best
-                    best = torch.where(better, f, best)
-                    best_v = torch.where(better, v.expand(b), best_v)
-                c[:, mode] = best_v
+                    table[gi] = sc.score(pos, amp, imgs, mats, shifts, ctf)
+                c[:, mode] = _parabolic_peak(table, values)
         if steps > 0:
             with torch.enable_grad():
                 cp = c.clone().requires_grad_(True)
@@ -84,3 +80,22 @@ def fit_coordinates(model: GaussianModel, data: ParticleData, vectors: np.ndarra
         scores[sl] = f.cpu().numpy()
         yield sl.stop, n
     return coords, scores
+
+
+def _parabolic_peak(table: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Per column of ``table`` (grid, B): the grid value of the best score, refined by the vertex of the parabola
+    through it and its two neighbours (kept within half a grid step)."""
+    g = table.shape[0]
+    best = table.argmax(dim=0)
+    out = values[best]
+    if g < 3:
+        return out
+    k = best.clamp(1, g - 2)
+    cols = torch.arange(table.shape[1], device=table.device)
+    f0, f1, f2 = table[k - 1, cols], table[k, cols], table[k + 1, cols]
+    den = f0 - 2 * f1 + f2
+    delta = torch.where(den < 0, 0.5 * (f0 - f2) / den.clamp(max=-1e-12), torch.zeros_like(den))
+    step = values[1] - values[0]
+    refined = values[k] + delta.clamp(-0.5, 0.5) * step
+    interior = (best > 0) & (best < g - 1)
+    return torch.where(interior, refined, out)
