@@ -5,7 +5,7 @@ PICKER_STEPS ?= 700
 
 # Reproduce the shipped learned-picker weights (cryogui/resources/picker/picker.pt, < 1 MB) from synthetic data.
 train-picker: setup
-	CRYOGUI_DEVICE=$${CRYOGUI_DEVICE:-cpu} $(PY) -m cryogui.core.picking.learned --steps $(PICKER_STEPS) --batch 12 --pool 320 --seed 0
+	CRYOGUI_DEVICE=$${CRYOGUI_DEVICE:-cpu} $(PY) -m cryogui picks train --steps $(PICKER_STEPS) --batch 12 --pool 320 --seed 0
 
 bench-picking: setup sysdeps
 	$(XVFB) $(PY) tests/benchmarks/bench_picking.py

@@ -13,7 +13,7 @@ from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from cryogui.core.simulate.micrographs import simulate_micrograph_set
+from cryogui.cli.pick import write_micrograph_set
 from cryogui.io.coords import read_picks
 
 pytestmark = pytest.mark.gui
@@ -23,7 +23,7 @@ pg.setConfigOptions(imageAxisOrder="row-major")
 @pytest.fixture(scope="module")
 def sim_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("picksim")
-    simulate_micrograph_set(d / "micrographs", count=2, shape=(384, 384), diameter_px=40, n_particles=20,
+    write_micrograph_set(d / "micrographs", count=2, shape=(384, 384), diameter_px=40, n_particles=20,
                             apix=2.0, seed=3)
     return d
 
@@ -276,3 +276,17 @@ def test_journal_recovery_offer(qtbot, tmp_path):
     finally:
         p.shutdown()
         p.jobs.shutdown(5000)
+
+
+def test_finetune_job_shows_live_loss(qtbot, panel):
+    from cryogui.core.picking.learned import WEIGHTS
+
+    if not WEIGHTS.exists():
+        pytest.skip("no shipped weights")
+    handle = panel.run_finetune(steps=5)
+    qtbot.waitUntil(lambda: handle.state in ("done", "failed", "cancelled"), timeout=60_000)
+    qtbot.wait(100)
+    assert handle.state == "done" and not panel.errors
+    x, y = panel.loss_curve.getData()
+    assert len(x) == 5 and np.isfinite(y).all()
+    assert panel._learned_model is not None and panel.method.currentIndex() == 1

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from cryogui.core.simulate.micrographs import simulate_micrograph, simulate_micrograph_set
+from cryogui.cli.pick import write_micrograph_set
+from cryogui.core.simulate.micrographs import simulate_micrograph
 
 
 def test_deterministic_and_truth_valid():
@@ -38,7 +39,7 @@ def test_set_writes_mrc_and_truth(tmp_path):
     from cryogui.io.mrc import read_mrc
     from cryogui.io.star import read_star
 
-    paths = simulate_micrograph_set(tmp_path, count=2, shape=(128, 128), diameter_px=20, n_particles=5, apix=2.0)
+    paths = write_micrograph_set(tmp_path, count=2, shape=(128, 128), diameter_px=20, n_particles=5, apix=2.0)
     assert [p.name for p in paths] == ["mic_000.mrc", "mic_001.mrc"]
     v = read_mrc(paths[0])
     assert v.data.shape == (128, 128) and abs(v.apix - 2.0) < 1e-5

@@ -11,6 +11,34 @@ from cryogui.cli._common import print_json, run_with_progress, start_cli_compute
 from cryogui.errors import InputError
 
 
+def _loaders(paths):
+    """(name, loader) pairs: the job reads each micrograph when it gets to it."""
+    from cryogui.io.mrc import read_mrc
+
+    return [(str(p), (lambda p=p: read_mrc(p).data)) for p in paths]
+
+
+def cmd_train(args) -> int:
+    """Train the learned picker on synthetic data and write its weights atomically."""
+    from cryogui.core.picking.learned import WEIGHTS, model_bytes, train_job
+    from cryogui.io.atomic import write_bytes_atomic
+
+    start_cli_compute()
+    if args.steps < 1 or args.batch < 1 or args.pool < args.batch:
+        raise InputError("--steps and --batch must be positive and --pool at least --batch")
+    t0 = time.perf_counter()
+    res = run_with_progress(train_job(steps=args.steps, batch=args.batch, pool=args.pool, seed=args.seed),
+                            "train", quiet=args.json)
+    out = args.out or WEIGHTS
+    write_bytes_atomic(out, model_bytes(res.value))
+    summary = {"out": str(out), "kib": out.stat().st_size / 1024, "steps": args.steps,
+               "final_loss": float(res.last.metrics.get("loss", float("nan"))) if res.last else None,
+               "seconds": time.perf_counter() - t0}
+    print_json(summary) if args.json else print(f"weights written to {out} ({summary['kib']:.0f} KiB, "
+                                                f"final loss {summary['final_loss']:.3f})")
+    return 0
+
+
 def cmd_pick(args) -> int:
     from cryogui.core.picking.autopick import AutopickParams, autopick_job
     from cryogui.io.coords import write_picks
@@ -28,15 +56,14 @@ def cmd_pick(args) -> int:
         from cryogui.core.picking.learned import learned_pick_job, load_default_model
 
         model = load_default_model(args.weights)
-        gen = learned_pick_job([(str(m), Path(m)) for m in args.micrographs], model,
-                               diameter=args.diameter)
+        gen = learned_pick_job(_loaders(args.micrographs), model, diameter=args.diameter)
         threshold = 0.5 if args.threshold is None else args.threshold
     else:
         params = AutopickParams(diameter=args.diameter)
         if args.threshold is not None:
             params.threshold = args.threshold
         threshold = params.threshold
-        gen = autopick_job([(str(m), Path(m)) for m in args.micrographs], params)
+        gen = autopick_job(_loaders(args.micrographs), params)
     res = run_with_progress(gen, "pick", quiet=args.json)
     table = res.value
     keep = table[table.score >= threshold].reset_index(drop=True)
@@ -90,9 +117,37 @@ def cmd_score(args) -> int:
     return 0
 
 
-def cmd_simulate_micrographs(args) -> int:
-    from cryogui.core.simulate.micrographs import simulate_micrograph_set
+def write_micrograph_set(out_dir: str | Path, count: int = 4, shape: tuple[int, int] = (1024, 1024),
+                            diameter_px: float = 60, n_particles: int = 80, snr: float = 0.3, apix: float = 1.5,
+                            seed: int = 0, contamination: bool = True, ice_gradient: bool = True,
+                            sizes=None, prefix: str = "mic") -> list[Path]:
+    """Write ``count`` micrographs ``<prefix>_NNN.mrc`` and ``truth.star`` (rlnMicrographName, rlnCoordinateX/Y,
+    rlnDiameterPx) into ``out_dir``.  Returns the micrograph paths."""
+    import pandas as pd
 
+    from cryogui.core.simulate.micrographs import simulate_micrograph
+    from cryogui.io.mrc import write_mrc
+    from cryogui.io.star import write_star
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths, tables = [], []
+    for i in range(int(count)):
+        img, truth = simulate_micrograph(shape=shape, diameter_px=diameter_px, n_particles=n_particles, snr=snr,
+                                         apix=apix, seed=seed + i, contamination=contamination,
+                                         ice_gradient=ice_gradient, sizes=sizes)
+        p = out / f"{prefix}_{i:03d}.mrc"
+        write_mrc(p, img, apix)
+        paths.append(p)
+        tables.append(pd.DataFrame({"rlnMicrographName": p.name, "rlnCoordinateX": truth.x,
+                                    "rlnCoordinateY": truth.y, "rlnDiameterPx": truth.diameter}))
+    df = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(
+        columns=["rlnMicrographName", "rlnCoordinateX", "rlnCoordinateY", "rlnDiameterPx"])
+    write_star(out / "truth.star", {"particles": df})
+    return paths
+
+
+def cmd_simulate_micrographs(args) -> int:
     if args.count < 1:
         raise InputError("--count must be at least 1")
     if args.diameter <= 2:
@@ -101,7 +156,7 @@ def cmd_simulate_micrographs(args) -> int:
         raise InputError(f"--snr {args.snr}: must be positive")
     sizes = [float(s) for s in args.sizes.split(",")] if args.sizes else None
     t0 = time.perf_counter()
-    paths = simulate_micrograph_set(args.out, count=args.count, shape=(args.size, args.size),
+    paths = write_micrograph_set(args.out, count=args.count, shape=(args.size, args.size),
                                     diameter_px=args.diameter, n_particles=args.n_particles, snr=args.snr,
                                     apix=args.apix, seed=args.seed, contamination=not args.clean,
                                     ice_gradient=not args.clean, sizes=sizes)
@@ -147,6 +202,14 @@ def register(sub) -> None:
     c.add_argument("--box", type=float, default=None, help="box size (px) for .box/.cbox")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_convert)
+    t = qs.add_parser("train", help="train the learned picker on synthetic micrographs (random-size crops)")
+    t.add_argument("--steps", type=int, default=700)
+    t.add_argument("--batch", type=int, default=12)
+    t.add_argument("--pool", type=int, default=320, help="number of simulated training patches")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", type=Path, default=None, help="weights file (default: the shipped one)")
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=cmd_train)
     s = qs.add_parser("score", help="precision, recall, F and AP of predicted picks against truth")
     s.add_argument("pred", type=Path)
     s.add_argument("truth", type=Path)

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cryogui.core.picking.names import micrograph_key
 from cryogui.errors import FormatError, InputError
 from cryogui.io.atomic import atomic_path
 
@@ -37,7 +38,6 @@ FORMATS = {".star": "star", ".cbox": "cbox", ".box": "box", ".txt": "topaz", ".c
            ".cs": "cs"}
 WRITABLE = ("star", "cbox", "box", "topaz", "csv")
 PER_MICROGRAPH = ("cbox", "box")
-_COORD_SUFFIXES = ("_autopick", "_manualpick", "_picks", "_pick", "_coords", "_coordinates")
 _DIAMETER_COLUMNS = ("rlnDiameterPx", "rlnDiameter", "rlnEstimatedDiameter", "rlnParticleDiameter")
 
 
@@ -45,21 +45,6 @@ def empty_picks() -> pd.DataFrame:
     return pd.DataFrame({"micrograph": pd.Series([], dtype=object), "x": pd.Series([], dtype=float),
                          "y": pd.Series([], dtype=float), "score": pd.Series([], dtype=float),
                          "diameter": pd.Series([], dtype=float)})
-
-
-def micrograph_key(name: str | Path) -> str:
-    """The name used to match picks to micrographs: the file name without folders, extension and the usual
-    coordinate-file suffixes (``mic_001.mrc``, ``a/b/mic_001.star``, ``mic_001_autopick.star`` -> ``mic_001``)."""
-    s = str(name).replace("\\", "/").rsplit("/", 1)[-1]
-    for ext in (".mrcs", ".mrc", ".star", ".cbox", ".box", ".txt", ".csv", ".tsv", ".tif", ".tiff", ".map"):
-        if s.lower().endswith(ext):
-            s = s[: -len(ext)]
-            break
-    for suf in _COORD_SUFFIXES:
-        if s.endswith(suf) and len(s) > len(suf):
-            s = s[: -len(suf)]
-            break
-    return s
 
 
 def detect_format(path: str | Path, fmt: str | None = None) -> str:

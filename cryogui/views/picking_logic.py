@@ -292,7 +292,9 @@ class PickingLogic:
         if not keys:
             self.ctx.status("Open a micrograph first")
             return None
-        items = [(k, self.mics[k]["path"]) for k in keys]
+        from cryogui.io.mrc import read_mrc
+
+        items = [(k, (lambda p=self.mics[k]["path"]: read_mrc(p).data)) for k in keys]
         hint = self.diameter_hint.value() or None
         if self.method.currentIndex() == 1:
             from cryogui.core.picking.learned import learned_pick_job, load_default_model

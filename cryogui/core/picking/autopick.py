@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -275,21 +274,23 @@ def _autopick(img: np.ndarray, p: AutopickParams, dev) -> pd.DataFrame:
     return out
 
 
+def load_array(src) -> np.ndarray:
+    """A micrograph from an array or a zero-argument loader; the first section of a 3D array."""
+    img = np.asarray(src() if callable(src) else src)
+    return img[0] if img.ndim == 3 else img
+
+
 def autopick_job(micrographs: Sequence[tuple[str, object]], params: AutopickParams | None = None,
                  device=None) -> Iterator[Snapshot]:
-    """Job: pick several micrographs.  Each item is (name, array or path to an MRC).  Yields one snapshot per
-    micrograph (its picks as ``points`` (n, 4): x, y, score, diameter; ``data['micrograph']`` its name) and returns
-    one table with a ``micrograph`` column."""
-    from cryogui.io.mrc import read_mrc
-
+    """Job: pick several micrographs.  Each item is (name, array, or a callable that loads the array, so that the
+    reading happens in the job).  Yields one snapshot per micrograph (its picks as ``points`` (n, 4): x, y, score,
+    diameter; ``data['micrograph']`` its name) and returns one table with a ``micrograph`` column."""
     p = params or AutopickParams()
     tables = []
     n = len(micrographs)
     yield Snapshot(0, n, message=f"auto-picking {n} micrograph(s)")
     for i, (name, src) in enumerate(micrographs):
-        img = read_mrc(src).data if isinstance(src, (str, Path)) else np.asarray(src)
-        if img.ndim == 3:
-            img = img[0]
+        img = load_array(src)
         t = autopick(img, p, device)
         t.insert(0, "micrograph", str(name))
         tables.append(t)

@@ -190,16 +190,12 @@ def train_job(steps: int = 1500, batch: int = 16, pool: int = 384, lr: float = 2
     return model.cpu().eval()
 
 
-def save_model(model: PickerNet, path: str | Path) -> Path:
-    from cryogui.io.atomic import atomic_path
-
-    path = Path(path)
+def model_bytes(model: PickerNet) -> bytes:
+    """The weights (float16) as bytes; callers write them atomically (``cryogui.io.atomic.write_bytes_atomic``)."""
     buf = io.BytesIO()
-    state = {k: v.to(torch.float16) for k, v in model.state_dict().items()}
-    torch.save({"state": state, "version": 1}, buf)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buf.getvalue())
-    return path
+    state = {k: v.detach().cpu().to(torch.float16) for k, v in model.state_dict().items()}
+    torch.save({"state": state, "version": 1, "width": model.head.in_channels}, buf)
+    return buf.getvalue()
 
 
 def load_default_model(path: str | Path | None = None) -> PickerNet:
@@ -210,7 +206,7 @@ def load_default_model(path: str | Path | None = None) -> PickerNet:
         raise InputError(f"{path}: no learned-picker weights (run `make train-picker`)")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-        model = PickerNet()
+        model = PickerNet(width=int(blob.get("width", 24)))
         model.load_state_dict({k: v.float() for k, v in blob["state"].items()})
     except Exception as exc:
         raise InputError(f"{path}: not learned-picker weights ({type(exc).__name__}: {exc})") from None
@@ -267,16 +263,14 @@ def learned_pick(image: np.ndarray, model: PickerNet, diameter: float | None = N
 
 def learned_pick_job(micrographs: Sequence[tuple[str, object]], model: PickerNet, diameter: float | None = None,
                      device=None) -> Iterator[Snapshot]:
-    """Job: learned picking of several micrographs (name, array or MRC path); returns one table."""
-    from cryogui.io.mrc import read_mrc
+    """Job: learned picking of several micrographs (name, array or a loader callable); returns one table."""
+    from cryogui.core.picking.autopick import load_array
 
     tables = []
     n = len(micrographs)
     yield Snapshot(0, n, message=f"learned picking of {n} micrograph(s)")
     for i, (name, src) in enumerate(micrographs):
-        img = read_mrc(src).data if isinstance(src, (str, Path)) else np.asarray(src)
-        if img.ndim == 3:
-            img = img[0]
+        img = load_array(src)
         t = learned_pick(img, model, diameter, device)
         t.insert(0, "micrograph", str(name))
         tables.append(t)
@@ -341,34 +335,3 @@ def finetune_job(model: PickerNet, examples: Sequence[tuple[np.ndarray, pd.DataF
                 yield Snapshot(step, steps, points=freeze(np.asarray(history)), metrics=parts,
                                message=f"fine-tune {step}/{steps} loss {parts['loss']:.3f}")
     return net.cpu().eval()
-
-
-def main(argv=None) -> int:
-    """``python -m cryogui.core.picking.learned [--steps N] [--out PATH]``: train the shipped weights."""
-    import argparse
-    import time
-
-    from cryogui.core.jobs import run_job
-
-    ap = argparse.ArgumentParser(description=main.__doc__)
-    ap.add_argument("--steps", type=int, default=1500)
-    ap.add_argument("--pool", type=int, default=384)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=WEIGHTS)
-    args = ap.parse_args(argv)
-    t0 = time.perf_counter()
-
-    def show(s):
-        if s.step % 100 == 0 or s.step == s.total or not s.step:
-            print(s.message, flush=True)
-
-    res = run_job(train_job(steps=args.steps, batch=args.batch, pool=args.pool, seed=args.seed), show)
-    save_model(res.value, args.out)
-    print(f"weights written to {args.out} ({args.out.stat().st_size / 1024:.0f} KiB) in "
-          f"{time.perf_counter() - t0:.0f} s", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -95,11 +95,11 @@ def score_picks(pred: pd.DataFrame, truth: pd.DataFrame, threshold: float | None
     """Precision, recall, F at ``threshold`` (all predictions when None) and AP over all predictions.
 
     Both tables may hold a ``micrograph`` column: matching is then done per micrograph (by
-    :func:`cryogui.io.coords.micrograph_key`).  Returns a dict with precision, recall, f, ap, tp, fp, fn,
+    :func:`cryogui.core.picking.names.micrograph_key`).  Returns a dict with precision, recall, f, ap, tp, fp, fn,
     n_pred, n_truth and the PR curve arrays (``curve_threshold``, ``curve_precision``, ``curve_recall``), plus
     per-row flags ``pred_tp`` (aligned with ``pred``) and ``truth_hit`` (aligned with ``truth``).
     """
-    from cryogui.io.coords import micrograph_key
+    from cryogui.core.picking.names import micrograph_key
 
     pred = pred.reset_index(drop=True)
     truth = truth.reset_index(drop=True)

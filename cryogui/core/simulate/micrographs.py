@@ -11,7 +11,6 @@ The SNR is per particle: the mean square of the particle signal inside its disk 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -148,30 +147,3 @@ def simulate_micrograph(shape: tuple[int, int] = (1024, 1024), diameter_px: floa
     image = image.astype(np.float32)
     truth.attrs["apix"] = float(apix)
     return image, truth
-
-
-def simulate_micrograph_set(out_dir: str | Path, count: int = 4, shape: tuple[int, int] = (1024, 1024),
-                            diameter_px: float = 60, n_particles: int = 80, snr: float = 0.3, apix: float = 1.5,
-                            seed: int = 0, contamination: bool = True, ice_gradient: bool = True,
-                            sizes: Sequence[float] | None = None, prefix: str = "mic") -> list[Path]:
-    """Write ``count`` micrographs ``<prefix>_NNN.mrc`` and ``truth.star`` (rlnMicrographName, rlnCoordinateX/Y,
-    rlnDiameterPx) into ``out_dir``.  Returns the micrograph paths."""
-    from cryogui.io.mrc import write_mrc
-    from cryogui.io.star import write_star
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths, tables = [], []
-    for i in range(int(count)):
-        img, truth = simulate_micrograph(shape=shape, diameter_px=diameter_px, n_particles=n_particles, snr=snr,
-                                         apix=apix, seed=seed + i, contamination=contamination,
-                                         ice_gradient=ice_gradient, sizes=sizes)
-        p = out / f"{prefix}_{i:03d}.mrc"
-        write_mrc(p, img, apix)
-        paths.append(p)
-        tables.append(pd.DataFrame({"rlnMicrographName": p.name, "rlnCoordinateX": truth.x,
-                                    "rlnCoordinateY": truth.y, "rlnDiameterPx": truth.diameter}))
-    df = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(
-        columns=["rlnMicrographName", "rlnCoordinateX", "rlnCoordinateY", "rlnDiameterPx"])
-    write_star(out / "truth.star", {"particles": df})
-    return paths
