@@ -153,6 +153,11 @@ def run_gui(argv: list[str]) -> int:
     elif args.smoke_test:
         QTimer.singleShot(500, lambda: _smoke_step(window, app, list(window.panels.values()), results))
     code = app.exec()
+    # a job that was between two yields when the window closed finishes its step before the interpreter ends
+    from PySide6.QtCore import QThreadPool
+
+    if not QThreadPool.globalInstance().waitForDone(30_000):
+        log.warning("a background job did not stop within 30 s of closing")
     if args.smoke_test:
         for pid, state in results.items():
             print(f"smoke test: {pid}: {state}")
