@@ -174,3 +174,16 @@ def test_opened_maps_are_listed_and_bad_files_reported(panel, qtbot, tmp_path):
     assert panel.errors and "bad.mrc" in panel.errors[-1]
     assert panel.source_box.currentIndex() == before  # nothing lost
     assert not panel.open_path(tmp_path / "x.star", "particles")
+
+
+def test_constant_map_shows_no_isosurface_and_no_overflow(panel, qtbot, tmp_path):
+    from cryogui.io.mrc import read_mrc, write_mrc
+
+    path = write_mrc(tmp_path / "ones.mrc", np.ones((8, 8, 8), np.float32), 2.0)
+    panel.ctx.session.add("map", read_mrc(path), path=path)
+    assert panel.open_path(path, "map")
+    assert not panel.thr_slider.isEnabled() and 0 <= panel.thr_slider.value() <= 1000
+    view = panel.views["trn"]
+    if view.canvas is not None:
+        assert not view._iso.visible  # nothing to draw at any level: hidden, not a vispy error
+        qtbot.wait(100)

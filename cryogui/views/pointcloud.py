@@ -170,9 +170,11 @@ class PointCloudPanel(PanelBase):
                           f"({', '.join(f'{o:.4g}' for o in src['origin'])}) Å")
 
     def _sync_slider(self) -> None:
-        span = max(1e-12, self._vmax - self._vmin)
+        span = self._vmax - self._vmin
+        self.thr_slider.setEnabled(span > 0)
+        frac = (self.threshold.value() - self._vmin) / span if span > 0 else 0.0
         self.thr_slider.blockSignals(True)
-        self.thr_slider.setValue(int(round(1000 * (self.threshold.value() - self._vmin) / span)))
+        self.thr_slider.setValue(int(round(1000 * min(1.0, max(0.0, frac)))))
         self.thr_slider.blockSignals(False)
 
     def _slider_changed(self, v: int) -> None:

@@ -54,6 +54,7 @@ class MethodView(QWidget):
         self._iso = None
         self._markers = None
         self._data3d = None
+        self._range3d = (0.0, 0.0)
         self.points: np.ndarray | None = None
         self._rect = QRectF(0, 0, 1, 1)
 
@@ -76,8 +77,9 @@ class MethodView(QWidget):
         from vispy.visuals.transforms import STTransform
 
         self._data3d = np.ascontiguousarray(np.asarray(data, dtype=np.float32).T)  # (x, y, z) index order
+        self._range3d = (float(self._data3d.min()), float(self._data3d.max()))
         self._iso.set_data(self._data3d)
-        self._iso.level = float(level)
+        self._set_iso_level(level)
         self._iso.transform = STTransform(scale=tuple(float(s) for s in spacing),
                                           translate=tuple(float(o) for o in origin))
         self._markers.set_data(np.zeros((0, 3), np.float32))
@@ -89,8 +91,16 @@ class MethodView(QWidget):
 
     def set_level(self, level: float) -> None:
         if self._iso is not None and self._data3d is not None and self.stack.currentIndex() == 1:
-            self._iso.level = float(level)
+            self._set_iso_level(level)
             self.canvas.update()
+
+    def _set_iso_level(self, level: float) -> None:
+        """vispy fails to draw an empty isosurface: hide it when the level is outside the data range."""
+        lo, hi = self._range3d
+        inside = lo < float(level) < hi
+        self._iso.visible = inside
+        if inside:
+            self._iso.level = float(level)
 
     def _ensure_3d(self) -> bool:
         if self.canvas is not None:
@@ -108,6 +118,7 @@ class MethodView(QWidget):
             iso = scene.visuals.Isosurface(None, level=0.5, color=(0.55, 0.6, 0.7, 0.35),
                                            shading="smooth", parent=view.scene)
             iso.set_gl_state("translucent", depth_test=False, cull_face=False)
+            iso.visible = False
             markers = scene.visuals.Markers(parent=view.scene)
             markers.set_gl_state("translucent", depth_test=False)
             markers.order = 1
