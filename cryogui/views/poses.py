@@ -1,12 +1,638 @@
-"""The Poses dock: lists the session's data of the kinds this panel works on."""
+"""The Poses dock: pose spheres of particle sets (RELION STAR or cryoSPARC .cs), the projection generator, Siamese
+distance learning and orientation recovery with alignment to the truth (seed: pose recovery from learned
+pairwise projection distances)."""
 
 from __future__ import annotations
 
-from cryogui.views.base import SessionSummaryPanel
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
+                               QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSlider, QSpinBox,
+                               QSplitter, QTextBrowser, QVBoxLayout, QWidget)
+
+from cryogui.views.base import PanelBase
+from cryogui.views.poses_plots import (HammerPlot, MapView, SphereView, curve_plot, density_colors,
+                                       histogram_plot, set_histogram)
+
+HELP = """<h3>Poses: pose spheres, projections, orientation recovery</h3>
+<p><b>Convention.</b> RELION rot, tilt, psi (ZYZ, degrees); A = R<sub>z</sub>(psi) R<sub>y</sub>(tilt)
+R<sub>z</sub>(rot) maps the reference to the particle's view; the viewing direction (the beam in the reference frame)
+is the third row of A, (cos rot sin tilt, sin rot sin tilt, cos tilt); psi is the in-plane angle.
+Checked against <code>relion_project</code> and <code>relion_reconstruct</code>.</p>
+<p><b>Sphere and Hammer map.</b> Each particle is a point at its viewing direction, coloured by the local density
+&rho;(u) = mean<sub>j</sub> C(&kappa;) exp(&kappa;(&lt;u, v<sub>j</sub>&gt; - 1)) relative to a uniform sphere
+(1 = uniform). The Hammer map is equal-area: a uniform set fills it evenly. Click a point to select a particle: the
+map on the right turns to that pose (seen along the beam).</p>
+<p><b>Generator.</b> N projections at rot, psi uniform in [shift, shift + coverage] and tilt area-uniform in its
+band, optional CTF (defocus 1.5-3.5 &mu;m) and Gaussian noise at SNR = var(signal) / var(noise).</p>
+<p><b>Distance learning.</b> A Siamese CNN f embeds each image; d&#770;(x<sub>i</sub>, x<sub>j</sub>) =
+||f(x<sub>i</sub>) - f(x<sub>j</sub>)|| is trained to equal the angle 2 arccos|&lt;q<sub>i</sub>, q<sub>j</sub>&gt;|
+between the orientations. Each step embeds B images once and uses all B(B-1)/2 pairs. Plots: loss, and predicted
+vs true distance of held-out pairs (the diagonal is perfect).</p>
+<p><b>Recovery.</b> Quaternions q<sub>i</sub> minimise mean (2 arccos|&lt;q<sub>i</sub>, q<sub>j</sub>&gt;| -
+d<sub>ij</sub>)<sup>2</sup> over random mini-batches of pairs with Adam, from several random starts (the best is
+kept). Targets: <i>exact</i> (true angles: a sanity check), <i>learned</i> (the Siamese network) or <i>image</i>
+(Euclidean image distance mapped to an angle by rank: the baseline). Distances cannot see a global rotation or a
+mirror, so the result is aligned to the truth by the best orthogonal map of the quaternions (SO(4): a rotation of
+reference and image frames; det -1: mirror) before errors are measured. Lines join each true direction to its
+recovered one; the histogram shows the per-particle errors.</p>
+<p><b>Controls.</b> Speed slows the job between snapshots (teaching); Step runs to the next snapshot and pauses;
+Export writes the recovered poses (aligned to the truth when it is known) as a RELION STAR file.</p>"""
 
 
-class PosesPanel(SessionSummaryPanel):
+def _spin(lo, hi, val, step=1.0, decimals=0, suffix=""):
+    w = QDoubleSpinBox() if decimals else QSpinBox()
+    w.setRange(lo, hi)
+    w.setValue(val)
+    w.setSingleStep(step)
+    if decimals:
+        w.setDecimals(decimals)
+    if suffix:
+        w.setSuffix(suffix)
+    return w
+
+
+class PosesPanel(PanelBase):
     panel_id = "poses"
     title = "Poses"
-    kinds = ('particles', 'map')
-    blurb = "Particle sets and maps in the session."
+
+    def __init__(self, ctx, parent=None):
+        super().__init__(ctx, parent)
+        self.pset = None  # ParticleSet of the current set (None for a generated set)
+        self.set_name = ""
+        self.images = None  # generated stack (n, b, b)
+        self.apix = 1.0
+        self.table = None  # generated table
+        self.quats = None  # known orientations (n, 4) or None
+        self.dirs = None
+        self.psi = None
+        self.density = None
+        self.volume = None
+        self.model = None
+        self.recovered = None  # (n, 4) as recovered
+        self.align = None  # AlignResult
+        self.rec_dirs = None
+        self.loss_hist: list[tuple[int, float]] = []
+        self.val_hist: list[tuple[int, float]] = []
+        self.err_hist: list[tuple[int, float]] = []
+        self.scatter_pts = None
+        self.selected = None
+        self.handles: dict = {}
+        self._dirty = set()
+        self._build()
+        self.timer = QTimer(self)
+        self.timer.setInterval(33)
+        self.timer.timeout.connect(self._redraw)
+        self.timer.start()
+        ctx.session.subscribe(self._on_session)
+
+    # ---- layout -----------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        outer = QHBoxLayout(self)
+        split = QSplitter(Qt.Horizontal)
+        outer.addWidget(split)
+        ctl = QWidget()
+        cl = QVBoxLayout(ctl)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(ctl)
+        scroll.setMinimumWidth(270)
+        split.addWidget(scroll)
+
+        g = QGroupBox("Particle set")
+        f = QFormLayout(g)
+        self.set_combo = QComboBox()
+        self.set_combo.setObjectName("poses_set_combo")
+        self.set_combo.activated.connect(self._choose_set)
+        self._sets: list = []
+        f.addRow(self.set_combo)
+        self.open_btn = QPushButton("Open STAR / .cs ...")
+        self.open_btn.clicked.connect(self._open_dialog)
+        f.addRow(self.open_btn)
+        self.info = QLabel("No particles yet: open a STAR or .cs file, or generate projections.")
+        self.info.setWordWrap(True)
+        f.addRow(self.info)
+        self.bw = _spin(2, 45, 10, 1, suffix=" deg")
+        self.bw.setToolTip("kernel width of the density of viewing directions")
+        self.bw.valueChanged.connect(lambda _: self._start_density())
+        f.addRow("Density width", self.bw)
+        cl.addWidget(g)
+
+        g = QGroupBox("Projection generator")
+        f = QFormLayout(g)
+        self.map_combo = QComboBox()
+        self._maps: list = []
+        self.map_combo.activated.connect(self._choose_map)
+        f.addRow("Map", self.map_combo)
+        self.n_spin = _spin(10, 100000, 500, 100)
+        f.addRow("N", self.n_spin)
+        self.shift = [_spin(-360, 360, 0, 5, 1) for _ in range(3)]
+        self.cov = [_spin(0, 360, v, 5, 1) for v in (360, 180, 360)]
+        for name, ws in (("Shift rot/tilt/psi", self.shift), ("Coverage", self.cov)):
+            row = QHBoxLayout()
+            for w in ws:
+                row.addWidget(w)
+            f.addRow(name, row)
+        self.snr = _spin(0, 100, 0, 0.1, 2)
+        self.snr.setSpecialValueText("no noise")
+        f.addRow("SNR", self.snr)
+        self.ctf_box = QCheckBox("CTF")
+        self.seed = _spin(0, 10**6, 0)
+        row = QHBoxLayout()
+        row.addWidget(self.ctf_box)
+        row.addWidget(QLabel("seed"))
+        row.addWidget(self.seed)
+        f.addRow(row)
+        self.gen_btn = QPushButton("Generate")
+        self.gen_btn.clicked.connect(self.start_generate)
+        f.addRow(self.gen_btn)
+        cl.addWidget(g)
+
+        g = QGroupBox("1. Learn distances (Siamese)")
+        f = QFormLayout(g)
+        self.train_steps = _spin(10, 100000, 600, 100)
+        f.addRow("Steps", self.train_steps)
+        self.train_btn = QPushButton("Learn distances")
+        self.train_btn.clicked.connect(self.start_train)
+        f.addRow(self.train_btn)
+        cl.addWidget(g)
+
+        g = QGroupBox("2. Recover orientations")
+        f = QFormLayout(g)
+        self.dist_combo = QComboBox()
+        self.dist_combo.addItems(["exact", "learned", "image"])
+        f.addRow("Distances", self.dist_combo)
+        self.rec_steps = _spin(10, 100000, 1500, 100)
+        f.addRow("Steps", self.rec_steps)
+        self.rec_btn = QPushButton("Recover")
+        self.rec_btn.clicked.connect(self.start_recover)
+        f.addRow(self.rec_btn)
+        cl.addWidget(g)
+
+        g = QGroupBox("Job")
+        f = QFormLayout(g)
+        row = QHBoxLayout()
+        self.pause_btn = QPushButton("Pause")
+        self.pause_btn.clicked.connect(self._pause)
+        self.step_btn = QPushButton("Step")
+        self.step_btn.clicked.connect(self._step)
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.clicked.connect(self._cancel)
+        for b in (self.pause_btn, self.step_btn, self.cancel_btn):
+            row.addWidget(b)
+        f.addRow(row)
+        self.speed = QSlider(Qt.Horizontal)
+        self.speed.setRange(0, 100)
+        self.speed.setValue(0)
+        self.speed.setToolTip("slow down between snapshots (0 = full speed)")
+        self.speed.valueChanged.connect(self._set_delay)
+        f.addRow("Slow down", self.speed)
+        self.export_btn = QPushButton("Export STAR ...")
+        self.export_btn.clicked.connect(self._export_dialog)
+        f.addRow(self.export_btn)
+        self.help_btn = QPushButton("How this works")
+        self.help_btn.clicked.connect(self._show_help)
+        f.addRow(self.help_btn)
+        cl.addWidget(g)
+        self.status_label = QLabel("")
+        self.status_label.setWordWrap(True)
+        cl.addWidget(self.status_label)
+        cl.addStretch(1)
+
+        plots = QWidget()
+        grid = QGridLayout(plots)
+        grid.setContentsMargins(2, 2, 2, 2)
+        self.sphere = SphereView("Pose sphere (colour: density; orange: recovered)")
+        self.hammer = HammerPlot()
+        self.hammer.point_clicked.connect(self.select_particle)
+        self.mapview = MapView("Map at the selected pose (seen along the beam)")
+        self.psi_plot, self.psi_item = histogram_plot("In-plane angle psi", "psi (deg)")
+        self.loss_plot = curve_plot("Distance learning loss", "step", "MSE (rad^2)", log_y=True)
+        self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen((30, 90, 200), width=2), name="train")
+        self.val_curve = self.loss_plot.plot([], [], pen=pg.mkPen((220, 80, 20), width=2), name="held-out")
+        self.scatter_plot = curve_plot("Predicted vs true distance", "true (rad)", "predicted (rad)")
+        self.scatter_plot.plot([0, np.pi], [0, np.pi], pen=pg.mkPen((150, 150, 150), style=Qt.DashLine))
+        self.pair_scatter = pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(30, 90, 200, 90))
+        self.scatter_plot.addItem(self.pair_scatter)
+        self.err_plot = curve_plot("Recovery: median error after alignment", "step", "rad")
+        self.err_curve = self.err_plot.plot([], [], pen=pg.mkPen((200, 40, 40), width=2), symbol="o",
+                                            symbolSize=4, name="median error")
+        self.errh_plot, self.errh_item = histogram_plot("Per-particle error after alignment", "error (deg)")
+        grid.addWidget(self.sphere, 0, 0)
+        grid.addWidget(self.hammer, 0, 1)
+        grid.addWidget(self.mapview, 0, 2)
+        grid.addWidget(self.psi_plot, 1, 0)
+        grid.addWidget(self.loss_plot, 1, 1)
+        grid.addWidget(self.scatter_plot, 1, 2)
+        grid.addWidget(self.err_plot, 2, 0)
+        grid.addWidget(self.errh_plot, 2, 1)
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        self.summary.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        grid.addWidget(self.summary, 2, 2)
+        for r in range(3):
+            grid.setRowStretch(r, 3 if r == 0 else 2)
+        split.addWidget(plots)
+        split.setStretchFactor(1, 1)
+
+    def help_html(self) -> str:
+        return HELP
+
+    def _show_help(self) -> None:
+        box = QTextBrowser()
+        box.setHtml(HELP)
+        box.setWindowTitle("Poses: how this works")
+        box.resize(640, 600)
+        box.setAttribute(Qt.WA_DeleteOnClose)
+        box.show()
+        self._help_window = box
+
+    # ---- data in ------------------------------------------------------------------------------------------------
+    def _on_session(self, kind, item) -> None:
+        if kind == "particles":
+            self._add_set(item.name, item.obj)
+        elif kind == "map":
+            self._add_map(item.name, item.obj)
+
+    def _add_set(self, name, pset, show: bool = True) -> None:
+        self._sets.append((name, pset))
+        self.set_combo.addItem(name)
+        if show:
+            self.set_combo.setCurrentIndex(self.set_combo.count() - 1)
+            self.show_particles(pset, name)
+
+    def _choose_set(self, i: int) -> None:
+        if 0 <= i < len(self._sets):
+            name, pset = self._sets[i]
+            if pset is None:
+                return
+            self.show_particles(pset, name)
+
+    def _add_map(self, name, vol) -> None:
+        self._maps.append((name, vol))
+        self.map_combo.addItem(name)
+        self.map_combo.setCurrentIndex(self.map_combo.count() - 1)
+        self._choose_map(self.map_combo.count() - 1)
+
+    def _choose_map(self, i: int) -> None:
+        if 0 <= i < len(self._maps):
+            self.volume = self._maps[i][1]
+            self.mapview.set_volume(self.volume.data)
+            if self.selected is not None:
+                self.select_particle(self.selected)
+
+    def open_path(self, path: Path, kind: str) -> bool:
+        return False  # the session tells us about particle sets and maps (see _on_session)
+
+    def load_file(self, path: Path) -> bool:
+        """Open a STAR or .cs file into this panel (errors as a dialog; nothing already shown is lost)."""
+        from cryogui.io.poses_files import read_any_particles
+        from cryogui.errors import InputError
+
+        try:
+            pset = read_any_particles(path)
+            if not pset.has_poses:
+                from cryogui.io.poses_files import pose_quaternions
+
+                pose_quaternions(pset)
+        except InputError as exc:
+            self.ctx.show_error("Poses", str(exc), "")
+            return False
+        self._add_set(Path(path).name, pset)
+        return True
+
+    def _open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open particles", "", "Particles (*.star *.cs)")
+        if path:
+            self.load_file(Path(path))
+
+    def show_particles(self, pset, name: str) -> bool:
+        from cryogui.io.poses_files import pose_quaternions
+        from cryogui.core.rotations import quaternion_to_matrix, viewing_direction
+        from cryogui.errors import InputError
+
+        try:
+            q = pose_quaternions(pset)
+        except InputError as exc:
+            self.info.setText(f"{name}: {exc}")
+            return False
+        self._cancel_all()
+        self.pset, self.set_name, self.images, self.table = pset, name, None, None
+        self.apix = float(pset.apix or 1.0)
+        self._set_truth(q, pset.angles()[:, 2])
+        self.info.setText(f"<b>{name}</b>: {len(q)} particles with poses"
+                          + (f", {self.apix:.3g} A/px" if pset.apix else ""))
+        return True
+
+    def _set_truth(self, q, psi) -> None:
+        from cryogui.core.rotations import quaternion_to_matrix, viewing_direction
+
+        self.quats = q
+        self.dirs = viewing_direction(quaternion_to_matrix(q))
+        self.psi = np.asarray(psi)
+        self.density = None
+        self.recovered = self.align = self.rec_dirs = None
+        self.err_hist = []
+        self.selected = None
+        self._dirty |= {"points", "psi", "recovered", "errors"}
+        self._start_density()
+
+    # ---- jobs ---------------------------------------------------------------------------------------------------
+    def _start(self, key, title, factory, **cb):
+        h = self.ctx.jobs.start(f"poses.{key}", title, factory, **cb)
+        self.handles[key] = h
+        self._set_delay(self.speed.value())
+        return h
+
+    def active_handles(self) -> list:
+        return [h for h in self.handles.values() if h.is_active]
+
+    def _start_density(self) -> None:
+        if self.dirs is None:
+            return
+        from cryogui.core.poses.pipeline import density_job
+
+        dirs = self.dirs.copy()
+        bw = float(self.bw.value())
+
+        def done(rho, dirs=dirs):
+            if self.dirs is not None and len(self.dirs) == len(dirs) and np.array_equal(self.dirs, dirs):
+                self.density = rho
+                self._dirty.add("points")
+
+        self._start("density", "pose density", lambda: density_job(dirs, bw), on_result=done)
+
+    def start_generate(self) -> None:
+        from cryogui.core.poses.generator import GeneratorConfig, generate_projections
+
+        if self.volume is None:
+            self.ctx.show_error("Poses", "No map to project: open a map (File menu) or load the demo.", "")
+            return
+        cfg = GeneratorConfig(n=int(self.n_spin.value()), angle_shift=tuple(w.value() for w in self.shift),
+                              angle_coverage=tuple(w.value() for w in self.cov),
+                              snr=float(self.snr.value()) or None, ctf=self.ctf_box.isChecked(),
+                              seed=int(self.seed.value()))
+        vol = np.array(self.volume.data, dtype=np.float32)
+        apix = self.volume.apix_or(1.0)
+        self._cancel_all()
+        self.pset, self.quats, self.density, self.recovered, self.align, self.rec_dirs = (None,) * 6
+        self.err_hist = []
+        self._dirty |= {"recovered", "errors"}
+        self.status_label.setText("generating projections ...")
+
+        def snap(s):
+            self.dirs = s.points
+            self._dirty.add("points")
+
+        def done(res, apix=apix, cfg=cfg):
+            from cryogui.core.rotations import euler_to_quaternion
+
+            stack, table = res
+            self.images, self.table, self.apix, self.pset = stack, table, apix, None
+            ang = table[["rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"]].to_numpy()
+            self.set_name = f"generated ({cfg.n})"
+            self._set_truth(euler_to_quaternion(ang), ang[:, 2])
+            self.info.setText(f"<b>{self.set_name}</b>: {cfg.n} projections, box {stack.shape[-1]}, "
+                              f"{apix:.3g} A/px, SNR {cfg.snr or 'none'}, CTF {'on' if cfg.ctf else 'off'}")
+            self.status_label.setText("projections ready: learn distances, or recover")
+
+        self._start("generate", f"project {cfg.n}", lambda: generate_projections(vol, apix, cfg),
+                    on_snapshot=snap, on_result=done)
+
+    def start_train(self) -> None:
+        from cryogui.core.poses.pipeline import train_job
+        from cryogui.core.poses.siamese import SiameseConfig
+
+        if self.quats is None:
+            self.ctx.show_error("Poses", "Distance learning needs particles with known poses.", "")
+            return
+        steps = int(self.train_steps.value())
+        cfg = SiameseConfig(steps=steps, report_every=max(5, min(50, steps // 20)))
+        q, images = self.quats.copy(), self._image_source()
+        self.loss_hist, self.val_hist, self.scatter_pts = [], [], None
+        self._dirty.add("train")
+
+        def snap(s):
+            if "loss" in s.metrics:
+                self.loss_hist.append((s.step, s.metrics["loss"]))
+            if "val_loss" in s.metrics:
+                self.val_hist.append((s.step, s.metrics["val_loss"]))
+            if "pred" in s.data:
+                self.scatter_pts = (s.data["true"], s.data["pred"])
+            self._dirty.add("train")
+
+        def done(model):
+            self.model = model
+            self.dist_combo.setCurrentText("learned")
+            self.status_label.setText(f"distance model trained ({steps} steps)")
+
+        self.status_label.setText("learning distances ...")
+        self._start("train", f"Siamese {steps} steps", lambda: train_job(q, cfg, images=images),
+                    on_snapshot=snap, on_result=done)
+
+    def start_recover(self) -> None:
+        from cryogui.core.poses.pipeline import recover_job
+
+        if self.dirs is None:
+            self.ctx.show_error("Poses", "No particles: open a particle set or generate projections first.", "")
+            return
+        kind = self.dist_combo.currentText()
+        steps = int(self.rec_steps.value())
+        q, images, model = self.quats, self._image_source(), self.model
+        self.err_hist, self.align = [], None
+        self._dirty |= {"errors", "recovered"}
+
+        def snap(s):
+            if s.points is not None:
+                self.rec_dirs = s.points
+                self._dirty.add("recovered")
+            if "median_error_rad" in s.metrics:
+                self.err_hist.append((s.step, s.metrics["median_error_rad"]))
+                self._dirty.add("errors")
+
+        def done(res):
+            from cryogui.core.poses.align import align_orientations
+            from cryogui.core.rotations import quaternion_to_matrix, viewing_direction
+
+            self.recovered = res.quats
+            if self.quats is not None and len(self.quats) == len(res.quats):
+                self.align = align_orientations(self.quats, res.quats)
+                self.rec_dirs = viewing_direction(quaternion_to_matrix(self.align.q_aligned))
+                self.status_label.setText(f"recovered ({kind}): median error {self.align.median_rad:.3f} rad "
+                                          f"({self.align.median_deg:.1f} deg), mirror {self.align.mirror}")
+            else:
+                self.rec_dirs = viewing_direction(quaternion_to_matrix(res.quats))
+                self.status_label.setText(f"recovered ({kind})")
+            self._dirty |= {"recovered", "errors"}
+
+        self.status_label.setText(f"recovering orientations from {kind} distances ...")
+        self._start("recover", f"recover ({kind})",
+                    lambda: recover_job(kind, quats=q, images=images, model=model, steps=steps,
+                                        report_every=max(5, steps // 60)),
+                    on_snapshot=snap, on_result=done)
+
+    def _image_source(self):
+        """The generated stack, or a reader of the particle set's images (called in the job's thread)."""
+        if self.images is not None:
+            return self.images
+        if self.pset is not None and "rlnImageName" in self.pset.df:
+            from cryogui.io.star import load_images
+
+            pset = self.pset
+            return lambda: load_images(pset)
+        return None
+
+    def _pause(self) -> None:
+        for h in self.active_handles():
+            if h.state == "paused":
+                h.resume()
+                self.pause_btn.setText("Pause")
+            else:
+                h.pause()
+                self.pause_btn.setText("Resume")
+
+    def _step(self) -> None:
+        for h in self.active_handles():
+            h.step()
+
+    def _cancel(self) -> None:
+        self._cancel_all()
+        self.pause_btn.setText("Pause")
+
+    def _cancel_all(self) -> None:
+        for h in self.active_handles():
+            h.cancel()
+
+    def _set_delay(self, v: int) -> None:
+        for h in self.active_handles():
+            h.set_delay(0.5 * v / 100.0)
+
+    def shutdown(self) -> None:
+        self.timer.stop()
+        self._cancel_all()
+        super().shutdown()
+
+    # ---- selection, export ---------------------------------------------------------------------------------------
+    def select_particle(self, i: int) -> None:
+        from cryogui.core.rotations import quaternion_to_matrix
+
+        if self.quats is None or not 0 <= i < len(self.quats):
+            return
+        self.selected = int(i)
+        a = quaternion_to_matrix(self.quats[i])
+        self.mapview.set_pose(a)
+        self.sphere.set_selected(self.dirs[i])
+        self.hammer.set_selected(self.dirs[i])
+        rot, tilt, psi = self._angles(i)
+        self.mapview.caption.setText(f"Map at particle {i + 1}: rot {rot:.1f}, tilt {tilt:.1f}, psi {psi:.1f}")
+
+    def _angles(self, i):
+        from cryogui.core.rotations import quaternion_to_euler
+
+        return quaternion_to_euler(self.quats[i])
+
+    def export_star(self, path: Path) -> Path:
+        """Recovered poses (aligned to the truth when known) as a RELION STAR file; a generated set also writes
+        its stack beside it."""
+        from cryogui.io.poses_files import write_projection_set
+        from cryogui.core.rotations import quaternion_to_euler
+        from cryogui.errors import InputError
+        from cryogui.io.star import write_particles
+
+        q = self.align.q_aligned if self.align is not None else self.recovered
+        if q is None:
+            raise InputError("nothing recovered yet: run Recover first")
+        ang = quaternion_to_euler(q)
+        path = Path(path)
+        if self.pset is not None:
+            df = self.pset.df.copy()
+            df["rlnAngleRot"], df["rlnAngleTilt"], df["rlnAnglePsi"] = ang[:, 0], ang[:, 1], ang[:, 2]
+            return write_particles(path, self.pset, df)
+        table = self.table.copy()
+        table["rlnAngleRot"], table["rlnAngleTilt"], table["rlnAnglePsi"] = ang[:, 0], ang[:, 1], ang[:, 2]
+        return write_projection_set(path.with_suffix(".mrcs"), self.images, table, self.apix)
+
+    def _export_dialog(self) -> None:
+        from cryogui.errors import InputError
+
+        path, _ = QFileDialog.getSaveFileName(self, "Export recovered poses", "recovered.star", "STAR (*.star)")
+        if not path:
+            return
+        try:
+            out = self.export_star(Path(path))
+            self.ctx.status(f"wrote {out}")
+            self.status_label.setText(f"wrote {out}")
+        except (InputError, OSError) as exc:
+            self.ctx.show_error("Export", str(exc), "")
+
+    # ---- demo ---------------------------------------------------------------------------------------------------
+    def load_demo(self, demo_dir: Path) -> None:
+        from cryogui.io.mrc import read_mrc
+
+        demo_dir = Path(demo_dir)
+        m = demo_dir / "maps" / "demo_map.mrc"
+        if m.exists() and not any(n == m.name for n, _ in self._maps):
+            self._add_map(m.name, read_mrc(m))
+        p = demo_dir / "particles" / "particles.star"
+        if p.exists() and not any(n == p.name for n, _ in self._sets):
+            self.load_file(p)
+
+    # ---- drawing ------------------------------------------------------------------------------------------------
+    def _redraw(self) -> None:
+        if not self._dirty:
+            return
+        dirty, self._dirty = self._dirty, set()
+        if "points" in dirty:
+            n = 0 if self.dirs is None else len(self.dirs)
+            colors = density_colors(self.density, n) if self.density is not None else None
+            size = 6.0 if n < 2000 else 4.0
+            self.sphere.set_points(self.dirs, colors, size=size)
+            self.hammer.set_points(self.dirs, colors)
+            if self.density is not None and len(self.density):
+                self.sphere.caption.setText(f"Pose sphere: {n} directions, density {self.density.min():.2f} - "
+                                            f"{self.density.max():.2f} x uniform (orange: recovered)")
+        if "psi" in dirty:
+            set_histogram(self.psi_item, self.psi, 36, (-180, 180))
+        if "train" in dirty:
+            if self.loss_hist:
+                s, v = np.array(self.loss_hist).T
+                self.loss_curve.setData(s, np.maximum(v, 1e-8))
+            else:
+                self.loss_curve.setData([], [])
+            if self.val_hist:
+                s, v = np.array(self.val_hist).T
+                self.val_curve.setData(s, np.maximum(v, 1e-8))
+            else:
+                self.val_curve.setData([], [])
+            if self.scatter_pts is not None:
+                self.pair_scatter.setData(x=self.scatter_pts[0], y=self.scatter_pts[1])
+            else:
+                self.pair_scatter.clear()
+        if "recovered" in dirty:
+            self.sphere.set_recovered(self.rec_dirs, size=4.0)
+            self.hammer.set_recovered(self.rec_dirs)
+            if self.align is not None:
+                k = min(len(self.dirs), 600)
+                idx = np.linspace(0, len(self.dirs) - 1, k).astype(int)
+                self.sphere.set_lines(self.dirs[idx], self.rec_dirs[idx])
+            else:
+                self.sphere.set_lines(None, None)
+        if "errors" in dirty:
+            if self.err_hist:
+                s, v = np.array(self.err_hist).T
+                self.err_curve.setData(s, v)
+            else:
+                self.err_curve.setData([], [])
+            if self.align is not None:
+                err = np.rad2deg(self.align.errors)
+                set_histogram(self.errh_item, err, 40, (0, max(1.0, float(np.percentile(err, 99)))))
+                self.summary.setText(
+                    f"<b>After alignment</b> ({len(err)} particles)<br>median {self.align.median_rad:.4f} rad "
+                    f"({self.align.median_deg:.2f} deg)<br>mean {self.align.mean_rad:.4f} rad "
+                    f"({self.align.mean_deg:.2f} deg)<br>mirror: {self.align.mirror}")
+            else:
+                set_histogram(self.errh_item, None, 1, (0, 1))
+                self.summary.setText("")

@@ -1,0 +1,261 @@
+"""Orientation recovery from pairwise distances (the seed's second step).
+
+Unit quaternions ``q_i`` are optimised so that their pairwise angular distances ``2 arccos |<q_i, q_j>|`` match
+target distances ``d_ij``:
+
+    L(q) = mean over a mini-batch of pairs (i, j) of ( 2 arccos |<q_i, q_j>| - d_ij )^2
+
+with Adam on unnormalised 4-vectors (normalised in the forward pass).  The targets come from a
+:class:`PairDistance`: the exact angles of known poses (sanity check), a learned Siamese embedding
+(:mod:`cryogui.core.poses.siamese`), or plain image distances mapped to angles (baseline).  The result is defined
+up to a global rotation and a mirror: compare with :func:`cryogui.core.poses.align.align_orientations`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from cryogui.core.device import get_device
+from cryogui.core.jobs import Snapshot, freeze
+from cryogui.core.rotations import canonical_quaternion, quaternion_to_matrix, viewing_direction
+from cryogui.errors import InputError
+
+
+def quat_pair_distance(qi: torch.Tensor, qj: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """``2 arccos |<qi, qj>|`` for unit quaternion tensors ``(m, 4)`` (clamped for finite gradients)."""
+    dot = torch.abs(torch.sum(qi * qj, dim=-1)).clamp(max=1.0 - eps)
+    return 2.0 * torch.arccos(dot)
+
+
+class PairDistance:
+    """Target distance (radians) for index pairs; subclasses hold what they need on ``device``."""
+
+    name = "pairs"
+    n: int = 0
+
+    def __call__(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def to(self, device) -> "PairDistance":
+        return self
+
+
+class ExactDistance(PairDistance):
+    """Exact angular distances of known orientations (quaternions ``(n, 4)``)."""
+
+    name = "exact"
+
+    def __init__(self, quats):
+        self.q = torch.as_tensor(canonical_quaternion(quats), dtype=torch.float32)
+        self.n = len(self.q)
+
+    def to(self, device):
+        self.q = self.q.to(device)
+        return self
+
+    def __call__(self, i, j):
+        return quat_pair_distance(self.q[i], self.q[j], eps=0.0)
+
+
+class EmbeddingDistance(PairDistance):
+    """Euclidean distance of embeddings (a Siamese network trained so that it predicts the angle)."""
+
+    name = "learned"
+
+    def __init__(self, embeddings):
+        self.e = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32)
+        self.n = len(self.e)
+
+    def to(self, device):
+        self.e = self.e.to(device)
+        return self
+
+    def __call__(self, i, j):
+        return torch.linalg.vector_norm(self.e[i] - self.e[j], dim=-1).clamp(max=np.pi)
+
+
+def so3_distance_quantiles(u: torch.Tensor) -> torch.Tensor:
+    """Inverse CDF of the angle between two uniform random rotations (density (1 - cos t) / pi on [0, pi])."""
+    grid = torch.linspace(0, np.pi, 2049, dtype=torch.float64)
+    cdf = (grid - torch.sin(grid)) / np.pi
+    idx = torch.searchsorted(cdf, u.double().clamp(0, 1).cpu()).clamp(1, len(grid) - 1)
+    c0, c1 = cdf[idx - 1], cdf[idx]
+    t = (u.double().cpu() - c0) / (c1 - c0).clamp(min=1e-12)
+    return (grid[idx - 1] + t * (grid[idx] - grid[idx - 1])).to(dtype=torch.float32, device=u.device)
+
+
+class ImageDistance(PairDistance):
+    """Baseline: Euclidean distance of normalised images, mapped to an angle by rank (quantile matching to the
+    distance distribution of uniformly random rotations).  It knows nothing about poses."""
+
+    name = "image"
+
+    def __init__(self, images, n_calibration: int = 20000, seed: int = 0, n_components: int = 64):
+        x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(len(images), -1)
+        x = x - x.mean(dim=1, keepdim=True)
+        x = x / x.norm(dim=1, keepdim=True).clamp(min=1e-12)
+        if n_components and x.shape[1] > n_components and len(x) > n_components:
+            # distances in the leading principal components (cheap per pair, close to the full distance)
+            xc = x - x.mean(dim=0, keepdim=True)
+            _, _, v = torch.linalg.svd(xc[: min(len(xc), 4000)], full_matrices=False)
+            x = xc @ v[:n_components].T
+        self.x = x
+        self.n = len(x)
+        g = torch.Generator().manual_seed(seed)
+        i = torch.randint(0, self.n, (n_calibration,), generator=g)
+        j = torch.randint(0, self.n, (n_calibration,), generator=g)
+        keep = i != j
+        self.ref = torch.sort(torch.linalg.vector_norm(x[i[keep]] - x[j[keep]], dim=-1)).values
+
+    def to(self, device):
+        self.x = self.x.to(device)
+        self.ref = self.ref.to(device)
+        return self
+
+    def __call__(self, i, j):
+        d = torch.linalg.vector_norm(self.x[i] - self.x[j], dim=-1)
+        u = torch.searchsorted(self.ref, d).float() / max(1, len(self.ref))
+        return so3_distance_quantiles(u)
+
+
+def _reseed_outliers(q: torch.Tensor, source: PairDistance, g: torch.Generator, partners: int = 256,
+                     tries: int = 256, factor: float = 3.0) -> int:
+    """Move particles stuck in a wrong local minimum: for each particle whose mean squared residual against random
+    partners exceeds ``factor`` x the median, try ``tries`` random orientations and keep the best (in place).
+    Returns how many particles moved."""
+    n = q.shape[0]
+    dev = q.device
+    m = min(partners, n - 1)
+    with torch.no_grad():
+        qn = q / q.norm(dim=1, keepdim=True).clamp(min=1e-8)
+        idx = torch.arange(n, device=dev)
+        part = torch.randint(0, n - 1, (n, m), generator=g).to(dev)
+        part = part + (part >= idx[:, None]).long()
+        target = source(idx[:, None].expand(n, m).reshape(-1), part.reshape(-1)).reshape(n, m)
+        res = torch.mean((quat_pair_distance(qn[:, None, :], qn[part]) - target) ** 2, dim=1)
+        bad = torch.nonzero(res > factor * torch.median(res).clamp(min=1e-6)).flatten()
+        moved = 0
+        for k in bad.tolist():
+            cand = torch.randn((tries, 4), generator=g).to(dev)
+            cand = torch.cat([qn[k:k + 1], cand / cand.norm(dim=1, keepdim=True)])
+            d = quat_pair_distance(cand[:, None, :], qn[part[k]][None])  # (tries + 1, m)
+            r = torch.mean((d - target[k][None]) ** 2, dim=1)
+            best = int(torch.argmin(r))
+            if best > 0:
+                q[k] = cand[best] * q[k].norm()
+                moved += 1
+    return moved
+
+
+@dataclass
+class RecoverResult:
+    quats: np.ndarray  # (n, 4) recovered orientations (canonical)
+    losses: list[float] = field(default_factory=list)
+    errors: list[tuple[int, float]] = field(default_factory=list)  # (step, median error rad) when truth known
+
+
+def recover_orientations(source: PairDistance, *, steps: int = 3000, batch_pairs: int = 4096, lr: float = 0.05,
+                         seed: int = 0, report_every: int = 50, q_true=None, init=None, candidates: int | None = None,
+                         explore: float = 0.4, reseed: bool = True,
+                         device=None) -> Iterator[Snapshot]:
+    """Job: recover ``source.n`` orientations from pairwise target distances.
+
+    The problem has local minima (parts of the set folded into a mirrored arrangement), so ``candidates``
+    independent random starts are optimised together (one batched tensor) for the first ``explore`` fraction of
+    the steps; the one with the lowest loss on a fixed set of pairs (no truth used) is kept and refined.
+
+    Particles left in a wrong local minimum (large residual against their partners) are re-seeded at the best of
+    many random orientations a few times during refinement (``reseed``).
+
+    Snapshots: ``points`` = current viewing directions ``(n, 3)`` of the best candidate; metrics ``loss`` and,
+    when ``q_true`` is given, ``median_error_rad`` after alignment (``data["quats"]`` holds the quaternions).
+    Returns a :class:`RecoverResult`.
+    """
+    from cryogui.core.poses.align import align_orientations
+
+    n = int(source.n)
+    if n < 3:
+        raise InputError(f"orientation recovery needs at least 3 particles, got {n}")
+    if candidates is None:
+        candidates = 8 if n <= 1000 else 4  # small sets are cheap and fold more easily
+    if steps < 1 or batch_pairs < 1 or not lr > 0 or candidates < 1:
+        raise InputError("steps, batch of pairs, candidates and learning rate must be positive")
+    device = torch.device(device) if device is not None else get_device()
+    source = source.to(device)
+    batch_pairs = min(int(batch_pairs), max(256, n * (n - 1) // 2))  # no point in more pairs than exist
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    explore_end = int(round(explore * steps)) if candidates > 1 and init is None else 0
+    n_cand = candidates if explore_end > 0 else 1
+    reseed_at = {int(f * steps) for f in (0.5, 0.6, 0.7, 0.8)} if reseed else set()
+
+    def pairs(m):
+        i = torch.randint(0, n, (m,), generator=g)
+        j = torch.randint(0, n - 1, (m,), generator=g)
+        return i.to(device), (j + (j >= i).long()).to(device)  # never a pair with itself
+
+    ei, ej = pairs(min(20000, 8 * batch_pairs))
+    with torch.no_grad():
+        eval_target = source(ei, ej)
+    with torch.enable_grad():
+        if init is None:
+            q0 = torch.randn((n_cand, n, 4), generator=g)
+        else:
+            q0 = torch.as_tensor(np.asarray(init), dtype=torch.float32).reshape(1, n, 4)
+        q = torch.nn.Parameter(q0.to(device))
+        opt = torch.optim.Adam([q], lr=lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.01)
+        result = RecoverResult(quats=np.zeros((n, 4)))
+        best = 0
+        for step in range(1, steps + 1):
+            i, j = pairs(batch_pairs)
+            with torch.no_grad():
+                target = source(i, j)
+            qn = q / q.norm(dim=-1, keepdim=True).clamp(min=1e-8)
+            per = torch.mean((quat_pair_distance(qn[:, i], qn[:, j]) - target) ** 2, dim=1)
+            loss = per.sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            if step in reseed_at and q.shape[0] == 1:
+                if _reseed_outliers(q.data[0], source, g) > 0:
+                    opt = torch.optim.Adam([q], lr=sched.get_last_lr()[0])
+                    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.01)
+                    for group in opt.param_groups:
+                        group["initial_lr"] = lr
+                    sched.last_epoch = step
+            if step == explore_end and q.shape[0] > 1:
+                with torch.no_grad():
+                    qn = q / q.norm(dim=-1, keepdim=True).clamp(min=1e-8)
+                    ev = torch.mean((quat_pair_distance(qn[:, ei], qn[:, ej]) - eval_target) ** 2, dim=1)
+                    best = int(torch.argmin(ev))
+                q = torch.nn.Parameter(q.detach()[best:best + 1].clone())
+                opt = torch.optim.Adam([q], lr=sched.get_last_lr()[0])
+                sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.01)
+                for group in opt.param_groups:
+                    group["initial_lr"] = lr
+                sched.last_epoch = step
+                best = 0
+            lv = float(per.detach().min()) if q.shape[0] > 1 else float(per.detach()[0])
+            if not np.isfinite(lv):
+                from cryogui.errors import JobDiverged
+
+                raise JobDiverged(f"orientation recovery diverged at step {step} (loss {lv})")
+            result.losses.append(lv)
+            if step % report_every == 0 or step == steps:
+                k = int(torch.argmin(per.detach())) if q.shape[0] > 1 else 0
+                cur = canonical_quaternion(q.detach()[k].cpu().double().numpy())
+                metrics = {"loss": lv}
+                if q_true is not None:
+                    al = align_orientations(q_true, cur, restarts=3, iters=30, seed=seed)
+                    metrics["median_error_rad"] = al.median_rad
+                    result.errors.append((step, al.median_rad))
+                dirs = viewing_direction(quaternion_to_matrix(cur))
+                yield Snapshot(step, steps, points=freeze(dirs), metrics=metrics, data={"quats": freeze(cur)},
+                               message=f"step {step}/{steps}" + (" (exploring)" if step < explore_end else ""))
+    result.quats = canonical_quaternion(q.detach()[0].cpu().double().numpy())
+    return result

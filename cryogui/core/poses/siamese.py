@@ -1,0 +1,168 @@
+"""Distance learning (the seed's first step): a Siamese network that maps each projection to an embedding so that
+the Euclidean distance of two embeddings predicts the angular distance of their orientations,
+
+    d_hat(x_i, x_j) = || f(x_i) - f(x_j) ||,    loss = mean over pairs ( d_hat - 2 arccos |<q_i, q_j>| )^2.
+
+Unlike the seed (which ran the network on every pair), each step embeds a mini-batch of B images once and uses
+all B (B - 1) / 2 pairs among them, so a step costs B forward passes for B^2 / 2 pairs.  After training, recovery
+embeds every image once and the distances come from the embeddings (:class:`recover.EmbeddingDistance`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from cryogui.core.device import get_device
+from cryogui.core.jobs import Snapshot, freeze
+from cryogui.core.rotations import canonical_quaternion
+from cryogui.errors import InputError
+
+
+@dataclass(frozen=True)
+class SiameseConfig:
+    size: int = 32  # images are resampled to size x size (Fourier crop / pad)
+    embed_dim: int = 32
+    width: int = 32
+    steps: int = 2000
+    batch: int = 96  # images per step (all pairs among them are used)
+    lr: float = 2e-3
+    weight_decay: float = 1e-5
+    val_fraction: float = 0.1
+    seed: int = 0
+    report_every: int = 50
+
+
+class EmbeddingNet(nn.Module):
+    def __init__(self, size: int = 32, embed_dim: int = 32, width: int = 32):
+        super().__init__()
+        w = width
+        self.features = nn.Sequential(
+            nn.Conv2d(1, w, 5, padding=2), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(2 * w, 4 * w, 3, padding=1), nn.BatchNorm2d(4 * w), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        s = size // 8
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(4 * w * s * s, 256), nn.ReLU(), nn.Linear(256, embed_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x[:, None]))
+
+
+def prepare_images(images, size: int) -> torch.Tensor:
+    """Resample ``(n, b, b)`` images to ``size`` by Fourier cropping/padding and normalise each (mean 0, std 1)."""
+    x = torch.as_tensor(np.asarray(images, dtype=np.float32))
+    if x.ndim != 3 or x.shape[1] != x.shape[2]:
+        raise InputError(f"distance learning needs square images (n, b, b), got shape {tuple(x.shape)}")
+    b = x.shape[-1]
+    if b != size:
+        f = torch.fft.fftshift(torch.fft.fft2(x), dim=(-2, -1))
+        if size < b:
+            lo = b // 2 - size // 2
+            f = f[:, lo:lo + size, lo:lo + size]
+        else:
+            pad = size // 2 - b // 2
+            f = F.pad(f, (pad, size - b - pad, pad, size - b - pad))
+        x = torch.fft.ifft2(torch.fft.ifftshift(f, dim=(-2, -1))).real * (size / b) ** 2
+    x = x - x.mean(dim=(1, 2), keepdim=True)
+    return x / x.std(dim=(1, 2), keepdim=True).clamp(min=1e-6)
+
+
+def _pair_angles(q: torch.Tensor) -> torch.Tensor:
+    return 2.0 * torch.arccos(torch.abs(q @ q.T).clamp(max=1.0))
+
+
+@dataclass
+class TrainedDistance:
+    model: EmbeddingNet
+    config: SiameseConfig
+    box: int
+    losses: list
+    val_losses: list
+
+    def embed(self, images, batch: int = 512, device=None) -> np.ndarray:
+        return embed_images(self.model, images, self.config.size, batch=batch, device=device)
+
+
+def embed_images(model: EmbeddingNet, images, size: int, batch: int = 512, device=None) -> np.ndarray:
+    device = torch.device(device) if device is not None else get_device()
+    model = model.to(device).eval()
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(images), batch):
+            x = prepare_images(np.asarray(images[s:s + batch]), size).to(device)
+            out.append(model(x).cpu().numpy())
+    return np.concatenate(out).astype(np.float32)
+
+
+def train_siamese(images, quats, cfg: SiameseConfig = SiameseConfig(), device=None) -> Iterator[Snapshot]:
+    """Job: train the embedding on images ``(n, b, b)`` with known orientations ``quats`` ``(n, 4)``.
+
+    Snapshots: metrics ``loss`` (training, radians^2) and ``val_loss`` (held-out images); ``data["pred"]`` and
+    ``data["true"]`` hold predicted and true distances of held-out pairs (the scatter).  Returns a
+    :class:`TrainedDistance`.
+    """
+    images = np.asarray(images)
+    n = len(images)
+    if n < 8:
+        raise InputError(f"distance learning needs at least 8 images with poses, got {n}")
+    if len(quats) != n:
+        raise InputError(f"{n} images but {len(quats)} orientations")
+    if cfg.size % 8 or cfg.size < 8:
+        raise InputError(f"internal image size must be a multiple of 8, got {cfg.size}")
+    device = torch.device(device) if device is not None else get_device()
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    x = prepare_images(images, cfg.size).to(device)
+    q = torch.as_tensor(canonical_quaternion(quats), dtype=torch.float32, device=device)
+    perm = rng.permutation(n)
+    n_val = max(2, int(round(cfg.val_fraction * n))) if n >= 20 else 0
+    val, tr = perm[:n_val], perm[n_val:]
+    val_t = torch.as_tensor(val[:256], device=device)
+    iu = torch.triu_indices(len(val_t), len(val_t), 1, device=device)
+    val_true = _pair_angles(q[val_t])[iu[0], iu[1]] if n_val else None
+    model = EmbeddingNet(cfg.size, cfg.embed_dim, cfg.width).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    bsz = min(cfg.batch, len(tr))
+    losses, val_losses = [], []
+    with torch.enable_grad():
+        for step in range(1, cfg.steps + 1):
+            model.train()
+            idx = torch.as_tensor(rng.choice(tr, size=bsz, replace=False), device=device)
+            e = model(x[idx])  # each image embedded once
+            ib = torch.triu_indices(bsz, bsz, 1, device=device)
+            d = torch.linalg.vector_norm(e[ib[0]] - e[ib[1]] + 1e-9, dim=-1)
+            t = _pair_angles(q[idx])[ib[0], ib[1]]
+            loss = torch.mean((d - t) ** 2)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            lv = float(loss.detach())
+            if not np.isfinite(lv):
+                from cryogui.errors import JobDiverged
+
+                raise JobDiverged(f"distance learning diverged at step {step}")
+            losses.append(lv)
+            if step % cfg.report_every == 0 or step == cfg.steps:
+                metrics = {"loss": float(np.mean(losses[-cfg.report_every:]))}
+                data = {"losses": freeze(np.asarray(losses))}
+                if n_val:
+                    model.eval()
+                    with torch.no_grad():
+                        ev = model(x[val_t])
+                        pv = torch.linalg.vector_norm(ev[iu[0]] - ev[iu[1]], dim=-1)
+                        vl = float(torch.mean((pv - val_true) ** 2))
+                    val_losses.append((step, vl))
+                    metrics["val_loss"] = vl
+                    data["pred"] = freeze(pv[:2000])
+                    data["true"] = freeze(val_true[:2000])
+                yield Snapshot(step, cfg.steps, metrics=metrics, data=data, message=f"step {step}/{cfg.steps}")
+    model.eval()
+    return TrainedDistance(model.cpu(), cfg, int(images.shape[-1]), losses, val_losses)

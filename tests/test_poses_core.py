@@ -1,0 +1,180 @@
+"""Generator, alignment, recovery, Siamese distances, density maps (tiny problems, fixed seeds)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cryogui.core.jobs import run_job
+from cryogui.core.poses.align import align_orientations
+from cryogui.core.poses.density import direction_density, fibonacci_sphere, hammer, hammer_dirs
+from cryogui.core.poses.generator import GeneratorConfig, generate_projections, sample_angles
+from cryogui.io.poses_files import load_distance_model, save_distance_model, write_projection_set
+from cryogui.core.poses.recover import ExactDistance, ImageDistance, recover_orientations, so3_distance_quantiles
+from cryogui.core.poses.siamese import SiameseConfig, train_siamese
+from cryogui.core.rotations import canonical_quaternion, euler_to_matrix, euler_to_quaternion, \
+    matrix_to_quaternion, quaternion_distance, random_rotations, viewing_direction
+from cryogui.errors import InputError
+from cryogui.io.star import load_images, read_particles
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny problems: one intra-op thread (on a loaded 2-core machine more threads only add contention)."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _qmul(a, b):
+    w1, x1, y1, z1 = np.moveaxis(a, -1, 0)
+    w2, x2, y2, z2 = np.moveaxis(b, -1, 0)
+    return np.stack([w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2, w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+                     w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2, w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2], axis=-1)
+
+
+def test_generator_angle_ranges():
+    cfg = GeneratorConfig(n=3000, angle_shift=(10, 30, -50), angle_coverage=(90, 40, 20), seed=3)
+    ang = sample_angles(cfg)
+    assert ang[:, 0].min() >= 10 and ang[:, 0].max() <= 100
+    assert ang[:, 1].min() >= 30 and ang[:, 1].max() <= 70
+    assert ang[:, 2].min() >= -50 and ang[:, 2].max() <= -30
+    # each range is filled (not a sliver of it)
+    assert np.ptp(ang[:, 0]) > 85 and np.ptp(ang[:, 1]) > 38 and np.ptp(ang[:, 2]) > 19
+    # tilt drawn area-uniformly: cos(tilt) uniform between cos 30 and cos 70
+    c = np.cos(np.deg2rad(ang[:, 1]))
+    hist, _ = np.histogram(c, bins=5, range=(np.cos(np.deg2rad(70)), np.cos(np.deg2rad(30))))
+    assert hist.min() > 0.8 * hist.mean()
+    full = sample_angles(GeneratorConfig(n=4000, seed=1))
+    d = viewing_direction(euler_to_matrix(full))
+    assert np.linalg.norm(d.mean(axis=0)) < 0.05  # the whole sphere, evenly
+
+
+@pytest.mark.parametrize("bad", [dict(n=0), dict(angle_coverage=(10, -1, 10)), dict(angle_shift=(0, 100, 0))])
+def test_generator_rejects_bad_config(bad):
+    with pytest.raises(InputError):
+        sample_angles(GeneratorConfig(**bad))
+
+
+def test_generator_images_snapshots_and_files(tmp_path):
+    vol = np.zeros((24, 24, 24), np.float32)
+    vol[12, 12, 16] = 1.0  # one voxel at x = +4 px from the centre
+    cfg = GeneratorConfig(n=10, angle_shift=(0, 0, 0), angle_coverage=(0, 0, 0), seed=0)
+    snaps = []
+    res = run_job(generate_projections(vol, 2.0, cfg, batch=4), snaps.append)
+    stack, table = res.value
+    assert [s.step for s in snaps] == [4, 8, 10] and snaps[-1].points.shape == (10, 3)
+    # identity pose: the voxel appears at x = centre + 4 in every image
+    for img in stack:
+        assert np.unravel_index(np.argmax(img), img.shape) == (12, 16)
+    star = write_projection_set(tmp_path / "p.mrcs", stack, table, 2.0)
+    ps = read_particles(star)
+    assert star.name == "p.star" and len(ps) == 10 and ps.apix == pytest.approx(2.0)
+    assert np.allclose(load_images(ps), stack)
+    # noise at the chosen SNR
+    noisy = run_job(generate_projections(vol, 2.0, GeneratorConfig(n=200, snr=0.5, seed=1))).value[0]
+    clean = run_job(generate_projections(vol, 2.0, GeneratorConfig(n=200, seed=1))).value[0]
+    snr = clean.var() / (noisy - clean).var()
+    assert 0.45 < snr < 0.55
+
+
+def test_alignment_recovers_known_rotation_and_mirror():
+    q = matrix_to_quaternion(random_rotations(300, seed=1))
+    a = matrix_to_quaternion(random_rotations(1, seed=2))[0]
+    b = matrix_to_quaternion(random_rotations(1, seed=3))[0]
+    rot = canonical_quaternion(_qmul(_qmul(a[None], q), b[None]))  # A -> L A R
+    res = align_orientations(q, rot)
+    assert res.median_rad < 1e-6 and not res.mirror
+    conj = rot * np.array([1, -1, -1, -1])  # mirror: the transpose of every matrix
+    res_m = align_orientations(q, conj)
+    assert res_m.median_rad < 1e-6 and res_m.mirror
+    assert res_m.other_median_rad > 0.3  # without the mirror it cannot be fitted
+    forced = align_orientations(q, conj, mirror=False)
+    assert forced.median_rad > 0.3 and not forced.mirror
+    # noise of known size shows up as that size
+    rng = np.random.default_rng(4)
+    noisy = canonical_quaternion(rot + rng.normal(scale=0.01, size=rot.shape))
+    r2 = align_orientations(q, noisy)
+    assert 0.005 < r2.median_rad < 0.05
+    assert np.allclose(r2.errors, quaternion_distance(q, r2.q_aligned), atol=1e-9)
+
+
+def test_recovery_from_exact_distances_small_set():
+    q = matrix_to_quaternion(random_rotations(120, seed=5))
+    snaps = []
+    res = run_job(recover_orientations(ExactDistance(q), steps=900, batch_pairs=2048, lr=0.05, seed=0,
+                                       report_every=300, q_true=q), snaps.append).value
+    al = align_orientations(q, res.quats)
+    assert al.median_rad <= 0.01
+    assert res.losses[-1] < res.losses[0] * 1e-3
+    assert snaps[-1].points.shape == (120, 3) and "median_error_rad" in snaps[-1].metrics
+
+
+def test_so3_distance_quantiles_match_the_distribution():
+    u = __import__("torch").linspace(0.0, 1.0, 5)
+    t = so3_distance_quantiles(u).numpy()
+    assert t[0] == pytest.approx(0.0, abs=1e-3) and t[-1] == pytest.approx(np.pi, abs=1e-3)
+    # median angle between uniform rotations: solve (t - sin t) / pi = 0.5
+    assert t[2] == pytest.approx(2.3099, abs=2e-3)
+
+
+def test_image_distance_is_monotone_in_image_difference():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(16, 16))
+    imgs = np.stack([base + s * rng.normal(size=(16, 16)) for s in np.linspace(0, 3, 40)])
+    src = ImageDistance(imgs, n_calibration=2000)
+    import torch
+
+    i = torch.zeros(39, dtype=torch.long)
+    j = torch.arange(1, 40)
+    d = src(i, j).numpy()
+    assert np.all((d >= 0) & (d <= np.pi))
+    assert np.corrcoef(np.arange(39), d)[0, 1] > 0.9
+
+
+def test_siamese_learns_distances_and_saves(tmp_path):
+    # tiny: 64 projections of an asymmetric blob map, 16 px; the held-out loss must drop well below its start
+    from cryogui.core.simulate.maps import demo_map
+
+    v = demo_map(box=16, apix=16.0, seed=1)
+    stack, table = run_job(generate_projections(v.data, v.apix, GeneratorConfig(n=160, seed=4))).value
+    q = euler_to_quaternion(table[["rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"]].to_numpy())
+    cfg = SiameseConfig(size=16, embed_dim=16, width=8, steps=150, batch=32, lr=3e-3, report_every=25, seed=0)
+    snaps = []
+    trained = run_job(train_siamese(stack, q, cfg), snaps.append).value
+    first, last = snaps[0].metrics["val_loss"], snaps[-1].metrics["val_loss"]
+    assert last < 0.8 * first
+    assert snaps[-1].data["pred"].shape == snaps[-1].data["true"].shape
+    emb = trained.embed(stack)
+    assert emb.shape == (160, 16)
+    path = save_distance_model(trained, tmp_path / "d.pt")
+    again = load_distance_model(path)
+    assert np.allclose(again.embed(stack), emb, atol=1e-5)
+    with pytest.raises(InputError):
+        load_distance_model(tmp_path / "missing.pt")
+
+
+def test_density_uniform_and_clustered():
+    d = fibonacci_sphere(3000)
+    rho = direction_density(d, bandwidth_deg=10)
+    assert np.allclose(np.median(rho), 1.0, atol=0.05)
+    rng = np.random.default_rng(0)
+    cluster = np.concatenate([d, np.tile([[0, 0, 1.0]], (300, 1)) + rng.normal(scale=0.03, size=(300, 3))])
+    rho2 = direction_density(cluster, bandwidth_deg=10)
+    assert rho2[-300:].mean() > 5 * np.median(rho2[:3000])
+
+
+def test_hammer_is_equal_area_and_bounded():
+    xy = hammer_dirs(fibonacci_sphere(20000))
+    assert np.all(np.abs(xy[:, 0]) <= 2 * np.sqrt(2) + 1e-9) and np.all(np.abs(xy[:, 1]) <= np.sqrt(2) + 1e-9)
+    # equal area: the count in each band of the ellipse is proportional to the band's area
+    h, xe, ye = np.histogram2d(xy[:, 0], xy[:, 1], bins=8, range=[[-2.9, 2.9], [-1.45, 1.45]])
+    # cells fully inside the ellipse hold the same count
+    cx, cy = np.meshgrid((xe[:-1] + xe[1:]) / 2, (ye[:-1] + ye[1:]) / 2, indexing="ij")
+    inside = (np.abs(cx) + 0.37) ** 2 / 8 + (np.abs(cy) + 0.19) ** 2 / 2 < 1
+    vals = h[inside]
+    assert vals.std() / vals.mean() < 0.1
+    assert np.allclose(hammer(0.0, 0.0), [0, 0])
