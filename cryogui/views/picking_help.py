@@ -9,8 +9,8 @@ Gaussian at many scales <i>s</i> (4 per octave, on a binned pyramid):
 its size, so the particle size is read from the data: every strong, round maximum votes for its own best scale and
 the most voted scale is the dominant diameter d<sub>0</sub>. This is the seed's <b>size-consistency prior</b>
 (one particle species has one size): picks whose own diameter d<sub>i</sub> is far from d<sub>0</sub> are
-down-weighted by exp(-ln(d<sub>i</sub>/d<sub>0</sub>)<sup>2</sup> / 2&middot;0.2<sup>2</sup>).
-Picks are the maxima of R at d<sub>0</sub>, at least d<sub>0</sub>/2 apart (no duplicates). Edges (carbon, the
+down-weighted by exp(-ln(d<sub>i</sub>/d<sub>0</sub>)<sup>2</sup> / 2&middot;0.3<sup>2</sup>).
+Picks are the maxima of R at d<sub>0</sub>, at least 0.6&nbsp;d<sub>0</sub> apart (no duplicates). Edges (carbon, the
 rim of ice contamination) are rejected by the Hessian eigenvalue ratio and the slope-to-curvature ratio;
 over-dark spots (contamination) by their darkness. The confidence is
 sigmoid((z - z<sub>c</sub>)/0.75) times these weights, where z is the response in noise units and z<sub>c</sub>

@@ -5,8 +5,9 @@
    scale are candidates; each candidate's characteristic scale is the scale where its own ``R_s`` is largest
    (Lindeberg), and its diameter is ``d = 2 sqrt(2) s`` (a disk of radius r peaks at s = r / sqrt(2)).
 2. Size consistency (the seed's prior: one particle species has one size).  The dominant diameter ``d0`` is the
-   mode of the candidates' diameters.  Picks far from it are down-weighted by ``exp(-ln(d/d0)^2 / (2 tol^2))``.
-3. Detection at ``d0``: local maxima of ``R`` at the dominant scale, at least ``d0 / 2`` apart (duplicate
+   mode of the candidates' diameters.  Picks far from it are down-weighted by ``exp(-ln(d/d0)^2 / (2 tol^2))``
+   (tol = 0.3).
+3. Detection at ``d0``: local maxima of ``R`` at the dominant scale, at least ``0.6 d0`` apart (duplicate
    suppression), scored by their robust z-score against the response's own noise level.
 4. Rejection of what is not a particle: ridges and edges (carbon edges, the rim of ice contamination) by the ratio
    of the Hessian eigenvalues; over-dark spots (ice contamination, thick ice) by their darkness relative to the
@@ -40,7 +41,7 @@ class AutopickParams:
     threshold: float = 0.5               # default confidence threshold (applied by callers; all picks >= floor kept)
     floor: float = 0.05                  # picks below this confidence are dropped
     scales_per_octave: int = 4
-    size_tolerance: float = 0.2          # sigma of ln(d / d0) in the size prior
+    size_tolerance: float = 0.3          # sigma of ln(d / d0) in the size prior
     edge_ratio: float = 0.2              # smallest / largest Hessian eigenvalue below this: an edge or ridge
     max_darkness: float = 3.0            # darker than this many times the typical pick: contamination
     border: float = 0.5                  # drop picks closer than border x d0 to the image edge
@@ -237,7 +238,7 @@ def _autopick(img: np.ndarray, p: AutopickParams, dev) -> pd.DataFrame:
     r0, f0, g0 = pyr.response(s0)
     med, sd = robust_z(r0, exclude_radius=1.5 * s0 / f0)
     z0 = (r0 - med) / sd
-    iy, ix, zz = _peaks(z0, 0.45 * d0 / f0, 2.0)
+    iy, ix, zz = _peaks(z0, 0.6 * d0 / f0, 2.0)
     x = (ix + 0.5) * f0 - 0.5
     y = (iy + 0.5) * f0 - 0.5
     ny, nx = img.shape
