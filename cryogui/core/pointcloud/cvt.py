@@ -8,7 +8,9 @@ point to the weighted centroid of its cell:
 The energy E = sum_v w_v min_i |x_v - p_i|^2 never increases (the centroid minimises the cell's second moment, and
 re-assigning to the nearest point can only lower each term).  The masses m_i make the result a weighted point cloud:
 the semidiscrete optimal-transport approximation of the density.  The assignment uses a k-d tree on the points (CPU)
-or chunked torch distances (CUDA), never the voxel x point matrix.
+or chunked torch distances (CUDA), never the voxel x point matrix, and after the first iteration searches again only
+the voxels whose nearest point may have changed (Hamerly's bounds: exact, and most voxels are skipped once the
+points settle).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import time
 from collections.abc import Generator
 
 import numpy as np
+import torch
+from scipy.spatial import cKDTree
 
 from cryogui.core.device import get_device
 from cryogui.core.jobs import Snapshot, freeze
 from cryogui.core.pointcloud.density import Density
-from cryogui.core.pointcloud.energy import nearest
+from cryogui.core.pointcloud.energy import _workers
 from cryogui.core.pointcloud.result import PointCloudResult
 from cryogui.errors import InputError
 
@@ -39,6 +43,73 @@ def lloyd_update(density: Density, points: np.ndarray, labels: np.ndarray) -> tu
         s = np.bincount(labels, weights=w * density.coords[:, k], minlength=n)
         moved[full, k] = s[full] / mass[full]
     return mass, moved
+
+
+class BoundedAssignment:
+    """Nearest-point labels of fixed voxels for points that move a little each iteration (Hamerly's bounds).
+
+    Keeps, per voxel, an upper bound u on the distance to its assigned point and a lower bound l on the distance to
+    every other point.  After the points move by ``moves`` (n,), u grows by the own point's move and l shrinks by the
+    largest move; only voxels with u > l (after tightening u to the exact distance) are searched again (k = 2).  The
+    labels are exactly those of a full nearest-point search.
+    """
+
+    def __init__(self, coords: np.ndarray, device=None, backend: str = "auto"):
+        self.coords = coords
+        self.device = device
+        self.backend = backend
+        self.labels: np.ndarray | None = None
+        self.lower: np.ndarray | None = None
+        self.queried = 0  # voxels searched in the last update (for benchmarks)
+
+    def _search(self, pts: np.ndarray, sel) -> None:
+        q = self.coords if sel is None else self.coords[sel]
+        if len(pts) == 1:
+            lab, low = np.zeros(len(q), dtype=np.int64), np.full(len(q), np.inf)
+        elif self.backend == "torch" or (self.backend == "auto" and torch_device_is_cuda(self.device)):
+            lab, low = _two_nearest_torch(pts, q, self.device)
+        else:
+            dist, idx = cKDTree(pts).query(q, k=2, workers=_workers())
+            lab, low = idx[:, 0], dist[:, 1]
+        if sel is None:
+            self.labels, self.lower = lab.astype(np.int64), low
+        else:
+            self.labels[sel], self.lower[sel] = lab, low
+        self.queried = len(q)
+
+    def update(self, pts: np.ndarray, moves: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Squared distance to the nearest point and its index, for every voxel."""
+        if self.labels is None or moves is None:
+            self._search(pts, None)
+        else:
+            self.lower = self.lower - float(moves.max())
+            d = np.sqrt(((self.coords - pts[self.labels]) ** 2).sum(1))
+            sel = np.flatnonzero(d > self.lower)
+            self.queried = 0
+            if sel.size:
+                self._search(pts, sel)
+        d2 = ((self.coords - pts[self.labels]) ** 2).sum(1)
+        return d2, self.labels
+
+
+def torch_device_is_cuda(device) -> bool:
+    return device is not None and torch.device(device).type == "cuda"
+
+
+def _two_nearest_torch(pts: np.ndarray, q: np.ndarray, device) -> tuple[np.ndarray, np.ndarray]:
+    shift = pts.mean(axis=0)
+    P = torch.as_tensor(pts - shift, dtype=torch.float32, device=device)
+    p2 = (P * P).sum(1)
+    rows = max(1, (1 << 24) // len(pts))
+    labs, lows = [], []
+    for a in range(0, len(q), rows):
+        Q = torch.as_tensor(q[a:a + rows] - shift, dtype=torch.float32, device=device)
+        d2 = (Q * Q).sum(1, keepdim=True) + p2[None, :] - 2.0 * (Q @ P.T)
+        v, i = torch.topk(d2, 2, dim=1, largest=False)
+        labs.append(i[:, 0].cpu().numpy())
+        # a slightly loose lower bound absorbs float32 rounding of the expanded distances
+        lows.append(np.sqrt(np.maximum(v[:, 1].double().cpu().numpy(), 0.0)) * (1 - 1e-5) - 1e-4)
+    return np.concatenate(labs), np.concatenate(lows)
 
 
 def run_cvt(density: Density, n_points: int, *, iterations: int = CVT_DEFAULT_ITERATIONS, seed: int = 0,
@@ -66,8 +137,10 @@ def run_cvt(density: Density, n_points: int, *, iterations: int = CVT_DEFAULT_IT
     t0 = time.perf_counter()
     converged = False
     k = 0
+    assign = BoundedAssignment(density.coords, device=dev, backend=backend)
+    moves = None
     while True:
-        d2, labels = nearest(pts, density.coords, device=dev, backend=backend)
+        d2, labels = assign.update(pts, moves)
         e = float(density.weights @ d2)
         history.append((k, e))
         mass, moved = lloyd_update(density, pts, labels)
@@ -83,6 +156,7 @@ def run_cvt(density: Density, n_points: int, *, iterations: int = CVT_DEFAULT_IT
         if last:
             converged = shift <= step_tol
             break
+        moves = np.sqrt(((moved - pts) ** 2).sum(1))
         pts = moved
         k += 1
     return PointCloudResult("cvt", pts, mass, e, k, history, params={"seed": seed, "tol": tol},
