@@ -267,6 +267,11 @@ def test_journal_recovery_offer(qtbot, tmp_path):
     crashed.set_picks("mic_000", {"x": [1.0, 2.0], "y": [3.0, 4.0]})
     crashed.add("mic_000", 7, 8)
     crashed._journal.close()                           # the process died: the journal stays
+    import os
+    import subprocess
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    j.write_text(j.read_text().replace(f'"pid":{os.getpid()}', f'"pid":{dead.pid}'))
     p = _make_panel(qtbot, tmp_path)
     try:
         assert p.banner.isVisible() and "3 picks" in p.banner_label.text()

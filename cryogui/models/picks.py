@@ -293,16 +293,38 @@ def new_journal_path() -> Path:
     return journal_dir() / f"picks-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.jsonl"
 
 
+def _alive(pid: int) -> bool:
+    if pid <= 0 or pid == os.getpid():
+        return pid == os.getpid()
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def find_journals(exclude: Path | None = None) -> list[Path]:
-    """Journals left by sessions that did not close cleanly and hold at least one edit (newest first)."""
+    """Journals left by sessions that did not close cleanly and hold at least one edit (newest first).
+
+    Journals of processes still running (another open window) are left alone; empty ones of dead processes are
+    removed."""
     out = []
     for p in journal_dir().glob(JOURNAL_GLOB):
         if exclude is not None and p.resolve() == Path(exclude).resolve():
             continue
         try:
             with open(p, encoding="utf-8") as fh:
-                has_ops = any('"op"' in line for line in fh)
+                first = fh.readline()
+                has_ops = '"op"' in first or any('"op"' in line for line in fh)
         except OSError:
+            continue
+        try:
+            pid = int(json.loads(first).get("pid", -1))
+        except (ValueError, AttributeError):
+            pid = -1
+        if _alive(pid):
             continue
         if has_ops:
             out.append(p)
