@@ -125,3 +125,11 @@ def test_bad_input_exits_2(data, tmp_path, capsys, case, expect):
     assert rc == 2, err
     assert expect in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "o.json").exists()
+
+
+def test_sanity_cli(tmp_path, capsys):
+    rc = main(["fit", "--sanity", "--gaussians", "5", "--epochs", "4", "--json"])
+    assert rc == 0
+    s = _json(capsys)
+    assert s["perturbed_final_rmsd_A"] < s["perturbed_start_rmsd_A"]
+    assert np.isfinite(s["random_start_rmsd_A"])

@@ -41,7 +41,10 @@ def register(subparsers) -> None:
     p.add_argument("--no-ctf", action="store_true", help="particle fit: ignore the CTF")
     p.add_argument("--reference", metavar="MAP", help="particle fit: map for the correlation and FSC")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="output model JSON")
+    p.add_argument("--out", help="output model JSON (required unless --sanity)")
+    p.add_argument("--sanity", action="store_true",
+                   help="run the seed's milestones 3-4 instead: synthetic images of a known N-Gaussian mixture, fit "
+                        "from a random start and from the truth + noise, report position recovery (RMSD, A)")
     p.add_argument("--map-out", metavar="MRC", help="also write the fitted map")
     p.add_argument("--cmm-out", metavar="CMM", help="also write ChimeraX markers of the centres")
     p.add_argument("--box", type=int, default=None, help="box of --map-out (default: the target's)")
@@ -125,6 +128,10 @@ def run_fit(args) -> int:
 
     if args.gaussians < 1:
         raise InputError(f"--gaussians must be at least 1, got {args.gaussians}")
+    if args.sanity:
+        return _run_sanity(args)
+    if not args.out:
+        raise InputError("--out model.json is required")
     if (args.map is None) == (args.particles is None):
         raise InputError("give either a target MAP or --particles STAR (not both)")
     _check_out(args.out, (".json",), "--out")
@@ -196,6 +203,32 @@ def _run_particles(args, init, t0) -> int:
     _write_outputs(args, model, summary)
     summary["seconds"] = time.perf_counter() - t0
     _report(args, summary)
+    return 0
+
+
+def _run_sanity(args) -> int:
+    from cryogui.core.gmm.sanity import run_sanity
+
+    start_cli_compute()
+    t0 = time.perf_counter()
+    gen = run_sanity(n_gaussians=args.gaussians, epochs=args.epochs if args.epochs != 5 else 8, seed=args.seed,
+                     lr=args.lr or 0.05)
+    out = run_with_progress(gen, "sanity", quiet=args.quiet or args.json).value
+    r, p = out["random"], out["perturbed"]
+    summary = {"gaussians": args.gaussians, "random_start_rmsd_A": r["rmsd_A"],
+               "perturbed_start_rmsd_A": p["start_rmsd_A"], "perturbed_final_rmsd_A": p["rmsd_A"],
+               "perturbed_amplitude_rel_rms": p["amplitude_rel_rms"], "seconds": time.perf_counter() - t0}
+    if args.out:
+        from cryogui.io.gmm_json import save_model
+
+        save_model(args.out, p["model"])
+        summary["out"] = str(args.out)
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"milestone 3 (random start): position RMSD {r['rmsd_A']:.2f} A; milestone 4 (truth + noise): "
+              f"{p['start_rmsd_A']:.2f} A -> {p['rmsd_A']:.2f} A, amplitude error "
+              f"{100 * p['amplitude_rel_rms']:.1f}% ({summary['seconds']:.0f} s)")
     return 0
 
 
