@@ -174,6 +174,14 @@ def test_opened_maps_are_listed_and_bad_files_reported(panel, qtbot, tmp_path):
     assert panel.errors and "bad.mrc" in panel.errors[-1]
     assert panel.source_box.currentIndex() == before  # nothing lost
     assert not panel.open_path(tmp_path / "x.star", "particles")
+    # a 2D image (micrograph) is listed and read when chosen
+    img = np.zeros((20, 30), np.float32)
+    img[5:15, 10:20] = 1.0
+    mic = write_mrc(tmp_path / "img.mrc", img, 1.5)
+    panel.ctx.session.add("micrograph", mic, path=mic)
+    panel.source_box.setCurrentIndex(panel.source_box.count() - 1)
+    assert panel.source_box.currentText() == "img.mrc (2D image)"
+    assert panel.views["cvt"].stack.currentIndex() == 0 and "20x30, 1.5" in panel.info.text()
 
 
 def test_constant_map_shows_no_isosurface_and_no_overflow(panel, qtbot, tmp_path):

@@ -120,6 +120,10 @@ class PointCloudPanel(PanelBase):
             from cryogui.core.simulate.maps import demo_map
 
             self._from_volume(src, demo_map())
+        elif "file" in src:
+            from cryogui.io.mrc import read_mrc
+
+            self._from_volume(src, read_mrc(src["file"]))
         return src
 
     @staticmethod
@@ -133,6 +137,9 @@ class PointCloudPanel(PanelBase):
                    origin=np.asarray(vol.origin[:d], dtype=np.float64))
 
     def _on_session(self, kind: str, item) -> None:
+        if kind == "micrograph" and isinstance(item.obj, (str, Path)):  # a 2D image, read when chosen
+            self._add_source(f"{item.name} (2D image)", path=str(item.path or item.obj), file=str(item.obj))
+            return
         if kind != "map" or getattr(item.obj, "data", None) is None:
             return
         if getattr(item.obj, "is_stack", False):
