@@ -209,3 +209,15 @@ def test_simulation_ground_truth():
     assert sim.table["rlnDefocusU"].between(20000, 35000).all()
     with pytest.raises(InputError):
         simulate_motion(0)
+
+
+def test_line_search_recurrence_matches_direct_scores(small):
+    data = _data(small)
+    sc = Scorer(small.model, data, rings=6)
+    imgs, mats, shifts, ctf = sc.batch(slice(0, 12))
+    v = torch.as_tensor(small.displacement / np.abs(small.displacement).max(), dtype=torch.float32)
+    values = torch.linspace(-8, 8, 9)
+    fast = sc.line_scores(sc.pos, sc.amp, v, values, imgs, mats, shifts, ctf)
+    direct = torch.stack([sc.score(sc.pos + val * v, sc.amp, imgs, mats, shifts, ctf) for val in values])
+    assert torch.allclose(fast, direct, atol=1e-4)
+    assert float((fast.max(0).values - fast.min(0).values).min()) > 1e-3  # the scores do vary along the line

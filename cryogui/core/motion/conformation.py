@@ -3,8 +3,9 @@
     map_i(x) = sum_j A_j exp(-|x - (p_j + sum_m c_im v_mj)|^2 / (2 sigma_j^2))
 
 ``c_i`` maximises the FRC between particle i and the CTF-modulated projection of map_i.  Batched over particles:
-a coarse search along each mode in turn (the best grid value refined by a parabola through its neighbours, so
-that gradient descent starts in the right basin), then joint gradient ascent (Adam) on all modes, with the coordinates kept inside the search range.  With ``kind="amplitude"`` the
+a coarse search along each mode in turn (the best grid value refined by a parabola through its neighbours, then a
+finer five-point search around it, so that gradient descent starts in the right basin), then joint gradient
+ascent (Adam) on all modes, with the coordinates kept inside the search range.  With ``kind="amplitude"`` the
 vectors move the amplitudes, ``A_j + sum_m c_im v_mj`` (compositional heterogeneity).
 """
 
@@ -25,7 +26,7 @@ def _moved(sc: Scorer, vec: torch.Tensor, c: torch.Tensor, kind: str):
 
 
 def fit_coordinates(model: GaussianModel, data: ParticleData, vectors: np.ndarray, *, c_range: float = 10.0,
-                    grid: int = 11, steps: int = 5, lr: float | None = None, kind: str = "position",
+                    grid: int = 11, steps: int = 3, lr: float | None = None, kind: str = "position",
                     rings: int | None = None, batch: int = 128, device=None):
     """Generator: yields ``(done, total)`` per batch, returns ``(coords (n, m), frc (n,))``.
 
@@ -53,12 +54,25 @@ def fit_coordinates(model: GaussianModel, data: ParticleData, vectors: np.ndarra
         c = torch.zeros(b, m, **sc.kw)
         with torch.no_grad():
             for mode in range(m):
-                table = torch.empty(len(values), b, **sc.kw)
-                for gi, v in enumerate(values):
+                if kind == "position":  # fast line search: phase recurrence along the mode
                     trial = c.clone()
-                    trial[:, mode] = v
+                    trial[:, mode] = 0
                     pos, amp = _moved(sc, vec, trial, kind)
-                    table[gi] = sc.score(pos, amp, imgs, mats, shifts, ctf)
+                    table = sc.line_scores(pos, amp, vec[mode], values, imgs, mats, shifts, ctf)
+                    c[:, mode] = _parabolic_peak(table, values)
+                    # finer search around each particle's value: offsets of a quarter grid step
+                    fine = (values[1] - values[0]) * torch.linspace(-0.5, 0.5, 5, **sc.kw)
+                    pos, amp = _moved(sc, vec, c, kind)
+                    table = sc.line_scores(pos, amp, vec[mode], fine, imgs, mats, shifts, ctf)
+                    c[:, mode] = (c[:, mode] + _parabolic_peak(table, fine)).clamp(-c_range, c_range)
+                    continue
+                else:
+                    table = torch.empty(len(values), b, **sc.kw)
+                    for gi, v in enumerate(values):
+                        trial = c.clone()
+                        trial[:, mode] = v
+                        pos, amp = _moved(sc, vec, trial, kind)
+                        table[gi] = sc.score(pos, amp, imgs, mats, shifts, ctf)
                 c[:, mode] = _parabolic_peak(table, values)
         if steps > 0:
             with torch.enable_grad():

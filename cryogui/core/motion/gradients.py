@@ -153,30 +153,63 @@ class Scorer:
             ctf = full[:, self.iy][:, :, self.ix].reshape(b, -1)[:, self.sel]
         return (fi, pi), mats, shifts, ctf
 
-    def transform(self, pos, amp, mats, shifts) -> torch.Tensor:
-        """Selected Fourier coefficients ``(B, P)`` of the projections (no CTF)."""
+    def centres(self, pos, mats, shifts) -> torch.Tensor:
+        """Projected centres ``(B, K, 2)`` in Angstrom from the image centre (RELION: ``(A p)[:2] - origin``)."""
         b = mats.shape[0]
         p = pos if pos.ndim == 3 else pos[None].expand(b, -1, -1)
-        c = torch.einsum("bij,bkj->bki", mats[:, :2, :], p) - shifts[:, None, :]  # (B, K, 2) Angstrom
+        return torch.einsum("bij,bkj->bki", mats[:, :2, :], p) - shifts[:, None, :]
+
+    def factors(self, c, amp):
+        """The separable factors ``(ey (B, K, Ky), ex (B, K, Kx))`` of the transforms for centres ``c``."""
+        b = c.shape[0]
         a = amp if amp.ndim == 2 else amp[None].expand(b, -1)
         w = a * self.sigma**3 * self.norm  # (B, K)
         g2 = -2 * math.pi**2 * self.sigma[:, None] ** 2
-        ex = torch.polar(torch.exp(g2 * self.sx**2)[None].expand(b, -1, -1),
-                         -2 * math.pi * c[..., 0:1] * self.sx)  # (B, K, Kx)
-        ey = torch.polar((torch.exp(g2 * self.sy**2)[None] * w[..., None]),
-                         -2 * math.pi * c[..., 1:2] * self.sy)  # (B, K, Ky)
-        f = torch.bmm(ey.transpose(1, 2), ex)  # (B, Ky, Kx)
-        return f.reshape(b, -1)[:, self.sel] * self.phase0
+        ex = torch.polar(torch.exp(g2 * self.sx**2)[None].expand(b, -1, -1), -2 * math.pi * c[..., 0:1] * self.sx)
+        ey = torch.polar(torch.exp(g2 * self.sy**2)[None] * w[..., None], -2 * math.pi * c[..., 1:2] * self.sy)
+        return ey, ex
 
-    def score(self, pos, amp, imgs, mats, shifts, ctf) -> torch.Tensor:
-        """Mean FRC over rings 1..R per particle ``(B,)``; ``imgs`` is what :meth:`batch` returned first."""
-        fi, pi = imgs
-        fp = self.transform(pos, amp, mats, shifts)
+    def frc_of(self, ey, ex, imgs, ctf) -> torch.Tensor:
+        """Mean FRC over rings 1..R from separable factors."""
+        b = ey.shape[0]
+        fp = torch.bmm(ey.transpose(1, 2), ex).reshape(b, -1)[:, self.sel] * self.phase0
         if ctf is not None:
             fp = fp * ctf
+        fi, pi = imgs
         num = (fi.real * fp.real + fi.imag * fp.imag) @ self.onehot
         pp = (fp.real**2 + fp.imag**2) @ self.onehot
         return (num / torch.sqrt(pi * pp + 1e-20)).mean(dim=1)
+
+    def transform(self, pos, amp, mats, shifts) -> torch.Tensor:
+        """Selected Fourier coefficients ``(B, P)`` of the projections (no CTF)."""
+        ey, ex = self.factors(self.centres(pos, mats, shifts), amp)
+        b = ey.shape[0]
+        return torch.bmm(ey.transpose(1, 2), ex).reshape(b, -1)[:, self.sel] * self.phase0
+
+    def score(self, pos, amp, imgs, mats, shifts, ctf) -> torch.Tensor:
+        """Mean FRC over rings 1..R per particle ``(B,)``; ``imgs`` is what :meth:`batch` returned first."""
+        ey, ex = self.factors(self.centres(pos, mats, shifts), amp)
+        return self.frc_of(ey, ex, imgs, ctf)
+
+    def line_scores(self, pos, amp, direction, values, imgs, mats, shifts, ctf) -> torch.Tensor:
+        """Scores ``(G, B)`` of the models ``pos + v * direction`` for evenly spaced ``values`` (no gradient):
+        the phase factors of consecutive values differ by a fixed factor, so one complex multiply per step
+        replaces the trigonometry."""
+        c0 = self.centres(pos, mats, shifts)
+        b = mats.shape[0]
+        d = direction if direction.ndim == 3 else direction[None].expand(b, -1, -1)
+        wdir = torch.einsum("bij,bkj->bki", mats[:, :2, :], d)  # (B, K, 2) image-plane motion per unit c
+        ey, ex = self.factors(c0 + values[0] * wdir, amp)
+        out = torch.empty(len(values), b, device=c0.device, dtype=c0.dtype)
+        if len(values) > 1:
+            step = values[1] - values[0]
+            rx = torch.polar(torch.ones_like(ex.real), -2 * math.pi * step * wdir[..., 0:1] * self.sx)
+            ry = torch.polar(torch.ones_like(ey.real), -2 * math.pi * step * wdir[..., 1:2] * self.sy)
+        for g in range(len(values)):
+            if g:
+                ex, ey = ex * rx, ey * ry
+            out[g] = self.frc_of(ey, ex, imgs, ctf)
+        return out
 
 
 def _sub(ctf: CTFParams, sl: slice, n: int) -> CTFParams:

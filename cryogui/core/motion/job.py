@@ -76,7 +76,7 @@ def check_inputs(model: GaussianModel, data: ParticleData, n_modes: int, kind: s
 
 
 def run_motion_analysis(model: GaussianModel, data: ParticleData, *, n_modes: int = 3, kind: str = "position",
-                        focus=None, c_range: float | None = None, grid: int = 11, steps: int = 5,
+                        focus=None, c_range: float | None = None, grid: int = 11, steps: int = 3,
                         coord_modes: int | None = None, nonlinear: bool = False, ae_epochs: int = 150,
                         batch: int = 128, res_A: float | None = None, keep_gradients: bool = True,
                         device=None, seed: int = 0):

@@ -47,7 +47,7 @@ def fit_autoencoder(grad: np.ndarray, latent_dim: int = 1, *, focus=None, epochs
     n, dim = x_np.shape
     total = float((x_np**2).sum()) or 1.0
     # PCA with the same number of components on the same data
-    s = np.linalg.svd(x_np, compute_uv=False)
+    s = torch.linalg.svdvals(torch.from_numpy(x_np)).numpy()
     pca_ev = float((s[:latent_dim] ** 2).sum() / total)
     gen = torch.Generator().manual_seed(seed)
     scale = float(np.sqrt((x_np**2).sum(1).mean())) or 1.0

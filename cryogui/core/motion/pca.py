@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from cryogui.errors import InputError
 
@@ -57,7 +58,8 @@ def eigen_motions(grad: np.ndarray, n_modes: int, focus=None, normalize_particle
     if n < n_modes + 1 or n_modes > x.shape[1]:
         raise InputError(f"{n} particles and {x.shape[1]} gradient components cannot give {n_modes} modes")
     mean = x.mean(axis=0)
-    u, s, vt = np.linalg.svd(x - mean, full_matrices=False)
+    # torch's SVD follows torch's thread setting (numpy's BLAS may oversubscribe a shared machine)
+    u, s, vt = (t.numpy() for t in torch.linalg.svd(torch.from_numpy(x - mean), full_matrices=False))
     var = s**2 / max(1, n - 1)
     total = var.sum() if var.sum() > 0 else 1.0
     scores = u[:, :n_modes] * s[:n_modes]
