@@ -46,13 +46,21 @@ class AutopickParams:
     max_darkness: float = 3.0            # darker than this many times the typical pick: contamination
     border: float = 0.5                  # drop picks closer than border x d0 to the image edge
     dark_is_signal: bool = True          # raw micrographs: protein dark
+    max_work_side: int = 2048            # larger micrographs are analysed binned (min diameter scales with it)
+
+
+def _min_factor(shape, p: AutopickParams) -> int:
+    f = 1
+    while max(shape) / f > p.max_work_side:
+        f *= 2
+    return f
 
 
 def _diameters(p: AutopickParams, shape) -> np.ndarray:
     if p.diameter:
         lo, hi = 0.6 * p.diameter, 1.6 * p.diameter
     else:
-        lo = p.min_diameter
+        lo = p.min_diameter * _min_factor(shape, p)
         hi = p.max_diameter or min(shape) / 4.0
     hi = max(hi, lo * 1.5)
     n = int(np.ceil(np.log2(hi / lo) * p.scales_per_octave)) + 1
@@ -191,8 +199,10 @@ def find_scale(pyr, diameters: np.ndarray, params: AutopickParams) -> tuple[floa
                                                              "responses": responses}
     js = _char_scale(responses, None, cand[:, 0], cand[:, 1])
     jint = np.clip(np.round(js).astype(int), 0, len(diameters) - 1)
-    rchar = np.array([sample(responses[j][0], responses[j][1], [x], [y])[0]
-                      for j, x, y in zip(jint, cand[:, 0], cand[:, 1])])
+    rchar = np.zeros(len(jint))
+    for j in np.unique(jint):
+        sel = jint == j
+        rchar[sel] = sample(responses[j][0], responses[j][1], cand[sel, 0], cand[sel, 1])
     dchar = diameters[0] * 2.0 ** (js / params.scales_per_octave)
     keep = _nms(cand[:, 0], cand[:, 1], rchar, 0.35 * dchar)
     js, jint, rchar = js[keep], jint[keep], np.maximum(rchar[keep], 0)
@@ -230,7 +240,8 @@ def autopick(image: np.ndarray, params: AutopickParams | None = None, device=Non
 
 def _autopick(img: np.ndarray, p: AutopickParams, dev) -> pd.DataFrame:
     img = _remove_plane(img)
-    pyr = build_pyramid(img, dev, dark_is_signal=p.dark_is_signal)
+    pyr = build_pyramid(img, dev, dark_is_signal=p.dark_is_signal,
+                        max_work_side=p.max_work_side if not p.diameter else max(img.shape))
     diameters = _diameters(p, img.shape)
     d0, diag = find_scale(pyr, diameters, p)
     responses = diag.get("responses") or [pyr.response(d / K_DIAMETER)[:2] for d in diameters]

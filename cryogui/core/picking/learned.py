@@ -213,12 +213,13 @@ def load_default_model(path: str | Path | None = None) -> PickerNet:
     return model.eval()
 
 
-def _bins_for(shape, diameter: float | None) -> list[int]:
+def _bins_for(shape, diameter: float | None, max_work_side: int = 1536) -> list[int]:
+    """Binning factors to try: the network sees apparent diameters of ~8-40 px, so a few octaves cover any size;
+    never finer than needed to bring the micrograph under ``max_work_side``."""
     if diameter:
-        b = max(1, int(round(diameter / 20.0)))
-        return [b]
-    side = min(shape)
-    return sorted({max(1, int(2 ** k)) for k in range(0, 6) if side / 2 ** k >= 96})
+        return [max(1, int(round(diameter / 20.0)))]
+    side, big = min(shape), max(shape)
+    return [2 ** k for k in range(0, 6) if side / 2 ** k >= 96 and big / 2 ** k <= max_work_side]
 
 
 def learned_pick(image: np.ndarray, model: PickerNet, diameter: float | None = None, device=None,

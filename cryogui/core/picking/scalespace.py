@@ -31,6 +31,7 @@ class Level:
     spectrum: torch.Tensor    # rfft2 of the padded level
     fy2: torch.Tensor         # squared frequencies (cycles / binned px)^2, broadcast to the spectrum
     fx2: torch.Tensor
+    padded_w: int
 
 
 @dataclass
@@ -40,9 +41,11 @@ class Pyramid:
     levels: dict[int, Level] = field(default_factory=dict)
     images: dict[int, torch.Tensor] = field(default_factory=dict)
 
+    min_factor: int = 1       # never work finer than this binning (large micrographs)
+
     def level_for(self, sigma: float) -> int:
         """The binning factor used for a scale sigma (original pixels)."""
-        f = 1
+        f = self.min_factor
         while sigma / (2 * f) >= SIGMA_LOW and min(self.shape) / (2 * f) >= 32:
             f *= 2
         return f
@@ -65,10 +68,14 @@ class Pyramid:
         x = lv - lv.mean()
         if pad > 0:
             x = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+        # grow to FFT-friendly sizes (factors 2, 3, 5): a prime factor like 131 makes the FFT many times slower
+        ey, ex = _fast_size(x.shape[-2]) - x.shape[-2], _fast_size(x.shape[-1]) - x.shape[-1]
+        if ey or ex:
+            x = F.pad(x, (0, ex, 0, ey), mode="replicate")
         spec = torch.fft.rfft2(x[0, 0])
         fy = torch.fft.fftfreq(x.shape[-2], device=self.device, dtype=torch.float32)[:, None]
         fx = torch.fft.rfftfreq(x.shape[-1], device=self.device, dtype=torch.float32)[None, :]
-        level = Level(f, (h, w), pad, spec, fy * fy, fx * fx)
+        level = Level(f, (h, w), pad, spec, fy * fy, fx * fx, x.shape[-1])
         self.levels[f] = level
         return level
 
@@ -78,7 +85,7 @@ class Pyramid:
         level = self._level(f)
         sb = sigma / f
         g = torch.exp(-2.0 * math.pi ** 2 * sb ** 2 * (level.fy2 + level.fx2))
-        out = torch.fft.irfft2(level.spectrum * g, s=(level.shape[0] + 2 * level.pad, level.shape[1] + 2 * level.pad))
+        out = torch.fft.irfft2(level.spectrum * g, s=(level.fy2.shape[0], level.padded_w))
         p = level.pad
         return out[p:p + level.shape[0], p:p + level.shape[1]], f, sb
 
@@ -105,13 +112,30 @@ def hessian_at(g: torch.Tensor, factor: int, sigma: float, x, y) -> tuple[np.nda
     return hxx * sb2, hyy * sb2, hxy * sb2
 
 
-def build_pyramid(image: np.ndarray, device: torch.device, dark_is_signal: bool = True) -> Pyramid:
-    """Pyramid of a micrograph (y, x).  With ``dark_is_signal`` (raw micrographs) blobs give positive LoG."""
+def _fast_size(n: int) -> int:
+    """The smallest m >= n whose only prime factors are 2, 3 and 5."""
+    m = n
+    while True:
+        k = m
+        for p in (2, 3, 5):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+        m += 1
+
+
+def build_pyramid(image: np.ndarray, device: torch.device, dark_is_signal: bool = True,
+                  max_work_side: int = 2048) -> Pyramid:
+    """Pyramid of a micrograph (y, x).  With ``dark_is_signal`` (raw micrographs) blobs give positive LoG.
+    Micrographs longer than ``max_work_side`` are never analysed finer than the binning that brings them under it."""
     img = torch.as_tensor(np.ascontiguousarray(image, dtype=np.float32), device=device)
     if not dark_is_signal:
         img = -img
     pyr = Pyramid(shape=tuple(img.shape), device=device)
     pyr.images[1] = img[None, None]
+    while max(img.shape) / pyr.min_factor > max_work_side:
+        pyr.min_factor *= 2
     return pyr
 
 
