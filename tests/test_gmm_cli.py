@@ -128,7 +128,7 @@ def test_bad_input_exits_2(data, tmp_path, capsys, case, expect):
 
 
 def test_sanity_cli(tmp_path, capsys):
-    rc = main(["fit", "--sanity", "--gaussians", "5", "--epochs", "4", "--json"])
+    rc = main(["fit", "--sanity", "--gaussians", "4", "--epochs", "3", "--json"])
     assert rc == 0
     s = _json(capsys)
     assert s["perturbed_final_rmsd_A"] < s["perturbed_start_rmsd_A"]

@@ -123,9 +123,9 @@ def test_volume_footprint_paths_match_dense():
 
 
 def test_gradients_match_finite_differences():
-    box, apix = 12, 2.0
+    box, apix = 8, 2.5
     m = _random_model(3, box, apix, aniso=True, seed=4)
-    m.positions *= 0.4
+    m.positions *= 0.3
     mats = torch.tensor(random_rotations(2, seed=1), dtype=torch.float64)
     shifts = torch.tensor([[1.0, -0.5], [0.0, 0.7]], dtype=torch.float64)
     pos = torch.tensor(m.positions, dtype=torch.float64, requires_grad=True)

@@ -8,6 +8,31 @@ from PySide6.QtWidgets import QLabel, QStackedLayout, QWidget
 
 ROW_NAMES = ("observed", "rendered", "residual")
 
+HELP = """
+<h3>Gaussian fit: how this works</h3>
+<p>The map is written as a sum of Gaussians, <i>V(r) = &Sigma;<sub>k</sub> a<sub>k</sub>
+exp(-&frac12; (r-p<sub>k</sub>)<sup>T</sup> &Sigma;<sub>k</sub><sup>-1</sup> (r-p<sub>k</sub>))</i>, with positions
+p<sub>k</sub> (&Aring;), amplitudes a<sub>k</sub> and widths: isotropic (&Sigma; = &sigma;<sup>2</sup>I) or anisotropic
+(&Sigma; = R diag(s<sup>2</sup>) R<sup>T</sup>, scale + rotation, positive definite by construction).</p>
+<p><b>Projection.</b> The line integral of a 3D Gaussian is a 2D Gaussian: at pose A (RELION rot/tilt/psi) a Gaussian
+lands at (A p)<sub>1,2</sub> minus the origin shift, with covariance (A &Sigma; A<sup>T</sup>)<sub>2&times;2</sub>.
+An image is I<sub>i</sub> = CTF<sub>i</sub> * &Gamma;(V, A<sub>i</sub>) + noise. Isotropic images are separable, so a
+batch is one matrix product; anisotropic ones are drawn on small footprints.</p>
+<p><b>Fitting.</b> Adam minimises the squared error (normalised by the target's variance): to the map voxels, or to
+particle images in mini-batches with a held-out validation set. Every few hundred steps, <i>density control</i>
+prunes Gaussians with negligible amplitude and re-uses them to split (wide) or clone (narrow) those with the largest
+position gradients. A fit whose loss explodes stops itself and keeps the best model.</p>
+<p><b>Controls.</b> <i>Target</i>: a map, or particles (STAR + stack; the map is then the reference for FSC).
+<i>Gaussians</i>: N. <i>Widths</i>: isotropic / anisotropic. <i>Start</i>: random samples of the density, a TRN or CVT
+point cloud of it, or a saved model. <i>Learning rate</i>: changes take effect at once, also while running.
+<i>Batch</i>: particles per step. <i>CTF</i>: apply each particle's CTF to the rendered images.
+<i>Milestones 3-4</i>: the seed's sanity check: fit synthetic images of a known mixture from a random start and from
+the truth plus noise, and report how well positions are recovered (RMSD after one-to-one matching).</p>
+<p><b>Plots.</b> Loss (training, validation) per step; FSC against the target or reference map (0.5 and 0.143 lines);
+the Gaussians in 3D coloured by amplitude and sized by width, over the target's isosurface; for particle fits,
+observed / rendered / residual images of a few validation particles.</p>
+"""
+
 
 def amplitude_colors(amps: np.ndarray) -> np.ndarray:
     """RGBA float colours from a viridis-like ramp over the amplitudes' 2-98 percentile range."""
