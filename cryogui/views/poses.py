@@ -14,33 +14,11 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QSplitter, QTextBrowser, QVBoxLayout, QWidget)
 
 from cryogui.views.base import PanelBase
-from cryogui.views.poses_plots import (HammerPlot, MapView, SphereView, curve_plot, density_colors,
-                                       histogram_plot, set_histogram)
+from cryogui.views.poses_plots import HammerPlot, MapView, SphereView, curve_plot, histogram_plot
 
-HELP = """<h3>Poses: pose spheres, projections, orientation recovery</h3>
-<p><b>Convention.</b> RELION rot, tilt, psi (ZYZ, degrees); A = R<sub>z</sub>(psi) R<sub>y</sub>(tilt)
-R<sub>z</sub>(rot) maps the reference to the particle's view; the viewing direction (the beam in the reference frame)
-is the third row of A, (cos rot sin tilt, sin rot sin tilt, cos tilt); psi is the in-plane angle.
-Checked against <code>relion_project</code> and <code>relion_reconstruct</code>.</p>
-<p><b>Sphere and Hammer map.</b> Each particle is a point at its viewing direction, coloured by the local density
-&rho;(u) = mean<sub>j</sub> C(&kappa;) exp(&kappa;(&lt;u, v<sub>j</sub>&gt; - 1)) relative to a uniform sphere
-(1 = uniform). The Hammer map is equal-area: a uniform set fills it evenly. Click a point to select a particle: the
-map on the right turns to that pose (seen along the beam).</p>
-<p><b>Generator.</b> N projections at rot, psi uniform in [shift, shift + coverage] and tilt area-uniform in its
-band, optional CTF (defocus 1.5-3.5 &mu;m) and Gaussian noise at SNR = var(signal) / var(noise).</p>
-<p><b>Distance learning.</b> A Siamese CNN f embeds each image; d&#770;(x<sub>i</sub>, x<sub>j</sub>) =
-||f(x<sub>i</sub>) - f(x<sub>j</sub>)|| is trained to equal the angle 2 arccos|&lt;q<sub>i</sub>, q<sub>j</sub>&gt;|
-between the orientations. Each step embeds B images once and uses all B(B-1)/2 pairs. Plots: loss, and predicted
-vs true distance of held-out pairs (the diagonal is perfect).</p>
-<p><b>Recovery.</b> Quaternions q<sub>i</sub> minimise mean (2 arccos|&lt;q<sub>i</sub>, q<sub>j</sub>&gt;| -
-d<sub>ij</sub>)<sup>2</sup> over random mini-batches of pairs with Adam, from several random starts (the best is
-kept). Targets: <i>exact</i> (true angles: a sanity check), <i>learned</i> (the Siamese network) or <i>image</i>
-(Euclidean image distance mapped to an angle by rank: the baseline). Distances cannot see a global rotation or a
-mirror, so the result is aligned to the truth by the best orthogonal map of the quaternions (SO(4): a rotation of
-reference and image frames; det -1: mirror) before errors are measured. Lines join each true direction to its
-recovered one; the histogram shows the per-particle errors.</p>
-<p><b>Controls.</b> Speed slows the job between snapshots (teaching); Step runs to the next snapshot and pauses;
-Export writes the recovered poses (aligned to the truth when it is known) as a RELION STAR file.</p>"""
+from cryogui.views.poses_draw import PosesDrawing
+from cryogui.views.poses_help import HELP
+
 
 
 def _spin(lo, hi, val, step=1.0, decimals=0, suffix=""):
@@ -55,7 +33,7 @@ def _spin(lo, hi, val, step=1.0, decimals=0, suffix=""):
     return w
 
 
-class PosesPanel(PanelBase):
+class PosesPanel(PosesDrawing, PanelBase):
     panel_id = "poses"
     title = "Poses"
 
@@ -99,7 +77,8 @@ class PosesPanel(PanelBase):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(ctl)
-        scroll.setMinimumWidth(270)
+        scroll.setMinimumWidth(340)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         split.addWidget(scroll)
 
         g = QGroupBox("Particle set")
@@ -332,7 +311,7 @@ class PosesPanel(PanelBase):
 
         self.quats = q
         self.dirs = viewing_direction(quaternion_to_matrix(q))
-        self.psi = np.asarray(psi)
+        self.psi = (np.asarray(psi, dtype=float) + 180.0) % 360.0 - 180.0
         self.density = None
         self.recovered = self.align = self.rec_dirs = None
         self.err_hist = []
@@ -394,6 +373,9 @@ class PosesPanel(PanelBase):
             self.images, self.table, self.apix, self.pset = stack, table, apix, None
             ang = table[["rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"]].to_numpy()
             self.set_name = f"generated ({cfg.n})"
+            self._sets.append((self.set_name, None))
+            self.set_combo.addItem(self.set_name)
+            self.set_combo.setCurrentIndex(self.set_combo.count() - 1)
             self._set_truth(euler_to_quaternion(ang), ang[:, 2])
             self.info.setText(f"<b>{self.set_name}</b>: {cfg.n} projections, box {stack.shape[-1]}, "
                               f"{apix:.3g} A/px, SNR {cfg.snr or 'none'}, CTF {'on' if cfg.ctf else 'off'}")
@@ -515,59 +497,6 @@ class PosesPanel(PanelBase):
         self._cancel_all()
         super().shutdown()
 
-    # ---- selection, export ---------------------------------------------------------------------------------------
-    def select_particle(self, i: int) -> None:
-        from cryogui.core.rotations import quaternion_to_matrix
-
-        if self.quats is None or not 0 <= i < len(self.quats):
-            return
-        self.selected = int(i)
-        a = quaternion_to_matrix(self.quats[i])
-        self.mapview.set_pose(a)
-        self.sphere.set_selected(self.dirs[i])
-        self.hammer.set_selected(self.dirs[i])
-        rot, tilt, psi = self._angles(i)
-        self.mapview.caption.setText(f"Map at particle {i + 1}: rot {rot:.1f}, tilt {tilt:.1f}, psi {psi:.1f}")
-
-    def _angles(self, i):
-        from cryogui.core.rotations import quaternion_to_euler
-
-        return quaternion_to_euler(self.quats[i])
-
-    def export_star(self, path: Path) -> Path:
-        """Recovered poses (aligned to the truth when known) as a RELION STAR file; a generated set also writes
-        its stack beside it."""
-        from cryogui.io.poses_files import write_projection_set
-        from cryogui.core.rotations import quaternion_to_euler
-        from cryogui.errors import InputError
-        from cryogui.io.star import write_particles
-
-        q = self.align.q_aligned if self.align is not None else self.recovered
-        if q is None:
-            raise InputError("nothing recovered yet: run Recover first")
-        ang = quaternion_to_euler(q)
-        path = Path(path)
-        if self.pset is not None:
-            df = self.pset.df.copy()
-            df["rlnAngleRot"], df["rlnAngleTilt"], df["rlnAnglePsi"] = ang[:, 0], ang[:, 1], ang[:, 2]
-            return write_particles(path, self.pset, df)
-        table = self.table.copy()
-        table["rlnAngleRot"], table["rlnAngleTilt"], table["rlnAnglePsi"] = ang[:, 0], ang[:, 1], ang[:, 2]
-        return write_projection_set(path.with_suffix(".mrcs"), self.images, table, self.apix)
-
-    def _export_dialog(self) -> None:
-        from cryogui.errors import InputError
-
-        path, _ = QFileDialog.getSaveFileName(self, "Export recovered poses", "recovered.star", "STAR (*.star)")
-        if not path:
-            return
-        try:
-            out = self.export_star(Path(path))
-            self.ctx.status(f"wrote {out}")
-            self.status_label.setText(f"wrote {out}")
-        except (InputError, OSError) as exc:
-            self.ctx.show_error("Export", str(exc), "")
-
     # ---- demo ---------------------------------------------------------------------------------------------------
     def load_demo(self, demo_dir: Path) -> None:
         from cryogui.io.mrc import read_mrc
@@ -579,60 +508,3 @@ class PosesPanel(PanelBase):
         p = demo_dir / "particles" / "particles.star"
         if p.exists() and not any(n == p.name for n, _ in self._sets):
             self.load_file(p)
-
-    # ---- drawing ------------------------------------------------------------------------------------------------
-    def _redraw(self) -> None:
-        if not self._dirty:
-            return
-        dirty, self._dirty = self._dirty, set()
-        if "points" in dirty:
-            n = 0 if self.dirs is None else len(self.dirs)
-            colors = density_colors(self.density, n) if self.density is not None else None
-            size = 6.0 if n < 2000 else 4.0
-            self.sphere.set_points(self.dirs, colors, size=size)
-            self.hammer.set_points(self.dirs, colors)
-            if self.density is not None and len(self.density):
-                self.sphere.caption.setText(f"Pose sphere: {n} directions, density {self.density.min():.2f} - "
-                                            f"{self.density.max():.2f} x uniform (orange: recovered)")
-        if "psi" in dirty:
-            set_histogram(self.psi_item, self.psi, 36, (-180, 180))
-        if "train" in dirty:
-            if self.loss_hist:
-                s, v = np.array(self.loss_hist).T
-                self.loss_curve.setData(s, np.maximum(v, 1e-8))
-            else:
-                self.loss_curve.setData([], [])
-            if self.val_hist:
-                s, v = np.array(self.val_hist).T
-                self.val_curve.setData(s, np.maximum(v, 1e-8))
-            else:
-                self.val_curve.setData([], [])
-            if self.scatter_pts is not None:
-                self.pair_scatter.setData(x=self.scatter_pts[0], y=self.scatter_pts[1])
-            else:
-                self.pair_scatter.clear()
-        if "recovered" in dirty:
-            self.sphere.set_recovered(self.rec_dirs, size=4.0)
-            self.hammer.set_recovered(self.rec_dirs)
-            if self.align is not None:
-                k = min(len(self.dirs), 600)
-                idx = np.linspace(0, len(self.dirs) - 1, k).astype(int)
-                self.sphere.set_lines(self.dirs[idx], self.rec_dirs[idx])
-            else:
-                self.sphere.set_lines(None, None)
-        if "errors" in dirty:
-            if self.err_hist:
-                s, v = np.array(self.err_hist).T
-                self.err_curve.setData(s, v)
-            else:
-                self.err_curve.setData([], [])
-            if self.align is not None:
-                err = np.rad2deg(self.align.errors)
-                set_histogram(self.errh_item, err, 40, (0, max(1.0, float(np.percentile(err, 99)))))
-                self.summary.setText(
-                    f"<b>After alignment</b> ({len(err)} particles)<br>median {self.align.median_rad:.4f} rad "
-                    f"({self.align.median_deg:.2f} deg)<br>mean {self.align.mean_rad:.4f} rad "
-                    f"({self.align.mean_deg:.2f} deg)<br>mirror: {self.align.mirror}")
-            else:
-                set_histogram(self.errh_item, None, 1, (0, 1))
-                self.summary.setText("")

@@ -151,6 +151,7 @@ class MapView(_VispyBox):
         self.box = vol.shape[0]
         self.view.camera.set_range(x=(-self.box / 2, self.box / 2), y=(-self.box / 2, self.box / 2),
                                    z=(-self.box / 2, self.box / 2))
+        self.view.camera.scale_factor = 1.2 * self.box
         self.set_pose(np.eye(3))
 
     def set_pose(self, a: np.ndarray) -> None:

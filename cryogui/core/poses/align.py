@@ -63,10 +63,12 @@ def _random_orthogonal(rng: np.random.Generator, det: int) -> np.ndarray:
     return q
 
 
-def _fit(q_true, q_est, det: int, restarts: int, iters: int, rng) -> tuple[np.ndarray, float]:
+def _fit(q_true, q_est, det: int, restarts: int, iters: int, rng, init=None) -> tuple[np.ndarray, float]:
     best, best_med = None, np.inf
-    for r in range(restarts):
-        Q = np.eye(4) if r == 0 else _random_orthogonal(rng, det)
+    starts = ([init] if init is not None and np.linalg.det(init) * det > 0 else []) + [None] * restarts
+    for r, Q in enumerate(starts):
+        if Q is None:
+            Q = np.eye(4) if r == 0 else _random_orthogonal(rng, det)
         if np.linalg.det(Q) * det < 0:
             Q = np.diag([1.0, 1.0, 1.0, -1.0])
         prev = None
@@ -88,10 +90,11 @@ def _fit(q_true, q_est, det: int, restarts: int, iters: int, rng) -> tuple[np.nd
 
 
 def align_orientations(q_true, q_est, mirror: bool | None = None, restarts: int = 12, iters: int = 60,
-                       seed: int = 0) -> AlignResult:
+                       seed: int = 0, init=None) -> AlignResult:
     """Best global orthogonal map of ``q_est`` onto ``q_true`` (both ``(n, 4)``, w x y z).
 
-    ``mirror``: None tries both and keeps the better; True/False forces the choice.
+    ``mirror``: None tries both and keeps the better; True/False forces the choice.  ``init``: a 4x4 transform
+    to start from as well (the previous alignment, when following a running optimisation).
     """
     q_true = canonical_quaternion(np.asarray(q_true, dtype=np.float64))
     q_est = canonical_quaternion(np.asarray(q_est, dtype=np.float64))
@@ -103,7 +106,7 @@ def align_orientations(q_true, q_est, mirror: bool | None = None, restarts: int 
     rng = np.random.default_rng(seed)
     fits = {}
     for m in ((False, True) if mirror is None else (bool(mirror),)):
-        fits[m] = _fit(q_true, q_est, -1 if m else 1, restarts, iters, rng)
+        fits[m] = _fit(q_true, q_est, -1 if m else 1, restarts, iters, rng, init)
     use = min(fits, key=lambda m: fits[m][1])
     Q = fits[use][0]
     other = fits.get(not use, (None, np.nan))[1]

@@ -210,6 +210,7 @@ def recover_orientations(source: PairDistance, *, steps: int = 3000, batch_pairs
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.01)
         result = RecoverResult(quats=np.zeros((n, 4)))
         best = 0
+        prev_transform = None
         for step in range(1, steps + 1):
             i, j = pairs(batch_pairs)
             with torch.no_grad():
@@ -251,7 +252,8 @@ def recover_orientations(source: PairDistance, *, steps: int = 3000, batch_pairs
                 cur = canonical_quaternion(q.detach()[k].cpu().double().numpy())
                 metrics = {"loss": lv}
                 if q_true is not None:
-                    al = align_orientations(q_true, cur, restarts=3, iters=30, seed=seed)
+                    al = align_orientations(q_true, cur, restarts=3, iters=30, seed=seed, init=prev_transform)
+                    prev_transform = al.transform
                     metrics["median_error_rad"] = al.median_rad
                     result.errors.append((step, al.median_rad))
                 dirs = viewing_direction(quaternion_to_matrix(cur))
