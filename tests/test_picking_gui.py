@@ -59,6 +59,7 @@ def panel(qtbot, tmp_path, sim_dir):
     p.add_micrographs(sorted((sim_dir / "micrographs").glob("*.mrc")))
     p.store.set_picks(p.current, {"x": [100.0, 200.0, 300.0], "y": [100.0, 150.0, 300.0],
                                   "score": [0.9, 0.7, 0.2], "diameter": [40.0, 40.0, 40.0]})
+    qtbot.waitUntil(lambda: p.view.image.image is not None, timeout=20_000)   # read by a job
     qtbot.wait(80)
     yield p
     p.shutdown()
@@ -212,9 +213,9 @@ def test_real_micrograph_with_relion_picks(qtbot, tmp_path, shared_data):
     try:
         assert p.open_path(shared_data / "micrographs" / "Ucsf_stack_1142_DW.mrc", "micrograph")
         assert p.open_path(shared_data / "micrographs" / "Ucsf_stack_1142_DW_autopick.star", "coords")
-        qtbot.wait(100)
+        qtbot.waitUntil(lambda: p.view.image.image is not None, timeout=20_000)
         assert p.store.count("Ucsf_stack_1142_DW") == 45
-        assert p.view.image.image.shape == (927, 959)
+        assert p.view.image.image.shape == (927, 959)         # read and filtered by a job, off the GUI thread
         assert p.open_path(shared_data / "picks" / "TcdA1-0018_frames_sum.cbox", "coords")
         assert p.store.count("TcdA1-0018_frames_sum") == 120
         assert not p.errors

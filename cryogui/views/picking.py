@@ -43,6 +43,8 @@ class PickingPanel(PickingLogic, PanelBase):
         self.metrics: dict | None = None
         self.selection = np.zeros(0, dtype=np.int64)
         self._display_cache: dict[str, tuple] = {}
+        self._display_request = None
+        self._shown = None
         self._dirty = {"image": False, "picks": False, "hist": False, "list": False}
         self._preview = None                     # (index, x, y) while dragging
         self._job = None

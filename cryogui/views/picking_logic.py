@@ -88,21 +88,43 @@ class PickingLogic:
         if self.current is not None:
             self.store.set_flag(self.current, good=good)
 
+    def _display_params(self) -> tuple:
+        return (self.lowpass.value(), self.highpass.value(), self.apix.value())
+
     def _load_display(self, key: str):
+        """The prepared display image of a micrograph, or None while a job prepares it (off the GUI thread)."""
+        params = self._display_params()
         cached = self._display_cache.get(key)
-        params = (self.lowpass.value(), self.highpass.value(), self.apix.value())
         if cached is not None and cached[0] == params:
             return cached[1]
+        if self._display_request == (key, params):
+            return None
+        from cryogui.core.picking.display import display_job
         from cryogui.io.mrc import read_mrc
 
-        vol = read_mrc(self.mics[key]["path"])
-        img = vol.data if vol.data.ndim == 2 else vol.data[0]
-        disp, factor = prepare_display(img, self.apix.value(), self.lowpass.value() or None,
-                                       self.highpass.value() or None)
-        if len(self._display_cache) >= 3:
+        path = self.mics[key]["path"]
+        self._display_request = (key, params)
+        self.status_label.setText(f"Reading {path.name}...")
+        self.ctx.jobs.start("picking.display", f"Display {path.name}",
+                            lambda: display_job(lambda: read_mrc(path).data, params[2], params[0] or None,
+                                                params[1] or None),
+                            on_result=lambda res, key=key, params=params: self._display_ready(key, params, res),
+                            on_finished=lambda state: self._display_finished(state))
+        return None
+
+    def _display_ready(self, key, params, result) -> None:
+        if result is None:
+            return
+        if len(self._display_cache) >= 3 and key not in self._display_cache:
             self._display_cache.pop(next(iter(self._display_cache)))
-        self._display_cache[key] = (params, (disp, factor))
-        return disp, factor
+        self._display_cache[key] = (params, result)
+        if key == self.current:
+            self._mark("image")
+
+    def _display_finished(self, state) -> None:
+        self._display_request = None
+        if state != "done":
+            self.status_label.setText(f"Reading the micrograph {state}.")
 
     # ---- filters ----------------------------------------------------------------------------------------------
     def threshold_value(self) -> float:
@@ -472,20 +494,12 @@ class PickingLogic:
         if not any(d.values()):
             return
         if d["image"] and self.current is not None:
-            try:
-                disp, factor = self._load_display(self.current)
-            except InputError as exc:
+            ready = self._load_display(self.current)
+            if ready is None:
                 d["image"] = False
-                self.ctx.show_error("Could not read micrograph", str(exc), "")
-                return
-            levels = robust_levels(disp, contrast=self.contrast.value() / 10.0, invert=self.invert.isChecked())
-            if d["image"] == "levels" and self.view.shape == tuple(self.mics[self.current]["shape"]):
-                self.view.set_levels(levels)
             else:
-                self.view.set_image(disp, self.mics[self.current]["shape"], levels, keep_view=True)
-            shape = self.mics[self.current]["shape"]
-            self.status_label.setText(f"{self.current}: {shape[1]} x {shape[0]} px, "
-                                      f"{self.apix.value():.3g} A/px, display bin {factor}")
+                self._show_image(ready, d["image"])
+                d["image"] = False
         if d["picks"] or d["hist"]:
             self._draw_picks()
         if d["hist"]:
@@ -494,6 +508,18 @@ class PickingLogic:
             self._draw_list()
         for k in d:
             d[k] = False
+
+    def _show_image(self, ready, how) -> None:
+        disp, factor = ready
+        levels = robust_levels(disp, contrast=self.contrast.value() / 10.0, invert=self.invert.isChecked())
+        if how == "levels" and self._shown == self.current:
+            self.view.set_levels(levels)
+        else:
+            self.view.set_image(disp, self.mics[self.current]["shape"], levels, keep_view=True)
+            self._shown = self.current
+        shape = self.mics[self.current]["shape"]
+        self.status_label.setText(f"{self.current}: {shape[1]} x {shape[0]} px, "
+                                  f"{self.apix.value():.3g} A/px, display bin {factor}")
 
     def _draw_picks(self) -> None:
         if self.current is None:

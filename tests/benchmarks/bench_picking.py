@@ -168,6 +168,11 @@ def gui_redraw(work: Path) -> None:
     n = 2000
     panel.store.set_picks(panel.current, {"x": rng.uniform(0, 4096, n), "y": rng.uniform(0, 4096, n),
                                           "score": rng.uniform(0, 1, n), "diameter": rng.normal(80, 5, n)})
+    t_end = time.perf_counter() + 120
+    while panel.current not in panel._display_cache and time.perf_counter() < t_end:
+        panel._redraw()
+        app.processEvents()
+        time.sleep(0.02)
     panel._redraw()
     app.processEvents()
 

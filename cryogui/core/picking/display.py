@@ -80,3 +80,18 @@ def confidence_colors(score: np.ndarray) -> np.ndarray:
     manual = s < 0
     out[manual] = (0, 230, 255, 255)
     return out
+
+
+def display_job(load, apix: float, lowpass_A=None, highpass_A=None, max_side: int = MAX_DISPLAY_SIDE):
+    """Job: read a micrograph (``load()`` returns the array) and prepare it for display off the GUI thread.
+    Returns (display image, binning factor)."""
+    from cryogui.core.jobs import Snapshot
+
+    yield Snapshot(0, 2, message="reading the micrograph")
+    img = np.asarray(load())
+    if img.ndim == 3:
+        img = img[0]
+    yield Snapshot(1, 2, message="filtering for display")
+    out = prepare_display(img, apix, lowpass_A, highpass_A, max_side)
+    yield Snapshot(2, 2, message="ready")
+    return out
