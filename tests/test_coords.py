@@ -1,6 +1,5 @@
 """Picks formats: real files, conversions of corners/origins, round trips, fuzzed parsers."""
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -4,7 +4,6 @@ journal recovery."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg

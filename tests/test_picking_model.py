@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from cryogui.models.picks import PickStore, find_journals, new_journal_path
 

@@ -10,7 +10,7 @@ import pandas as pd
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QFileDialog, QTableWidgetItem, QTextBrowser, QVBoxLayout
 
-from cryogui.core.picking.display import confidence_colors, prepare_display, robust_levels
+from cryogui.core.picking.display import confidence_colors, robust_levels
 from cryogui.core.picking.metrics import score_picks
 from cryogui.errors import InputError
 from cryogui.io.coords import micrograph_key, read_picks, write_picks, write_picks_per_micrograph
