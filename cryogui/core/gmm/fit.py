@@ -164,6 +164,7 @@ def fit_map(target, apix: float, n_gaussians: int, *, iterations: int = 500, ani
     device = torch.device(device) if device is not None else get_device()
     box = target.shape[0]
     rng_seed = seed
+    init_label = init if isinstance(init, str) else None
     if isinstance(init, str) and init in ("trn", "cvt"):
         from dataclasses import replace as _replace
 
@@ -180,6 +181,8 @@ def fit_map(target, apix: float, n_gaussians: int, *, iterations: int = 500, ani
         model = prepare_start(init, n_gaussians, target=target, apix=apix, box=box, anisotropic=anisotropic,
                               seed=seed, origin=origin)
         model.origin = tuple(origin)
+        if init_label:
+            model.meta["init"] = init_label
         tgt = torch.tensor(target, device=device)
         var = float(tgt.var())
         empty_loss = float((tgt * tgt).mean()) / var  # the loss of a model with nothing in it
