@@ -97,3 +97,17 @@ def test_real_files(shared_data, name, shape, apix):
 def test_emd1832_origin_from_nstart(shared_data):
     vol = read_mrc(shared_data / "maps/emd_1832.map")
     assert vol.origin == pytest.approx((-32 * 5.7, -32 * 5.7, -32 * 5.7), rel=1e-5)
+
+
+def test_atomic_writes_get_normal_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        p = write_mrc(tmp_path / "perm.mrc", np.ones((4, 4, 4), np.float32), apix=1.0)
+        assert p.stat().st_mode & 0o777 == 0o644
+        os.chmod(p, 0o640)
+        write_mrc(p, np.ones((4, 4, 4), np.float32), apix=1.0)  # overwriting keeps the file's mode
+        assert p.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(umask)
