@@ -265,10 +265,10 @@ def _check_particles(images, mats, shifts_A, ctf, apix):
     if imgs.ndim != 3 or imgs.shape[1] != imgs.shape[2]:
         raise InputError(f"particle images must be a stack of square images, got shape {imgs.shape}")
     n = len(imgs)
-    mats = np.asarray(mats, dtype=np.float64).reshape(-1, 3, 3)
+    mats = np.array(mats, dtype=np.float64).reshape(-1, 3, 3)  # writable copies for torch
     if len(mats) != n:
         raise InputError(f"{len(mats)} poses for {n} particle images")
-    shifts = np.zeros((n, 2)) if shifts_A is None else np.asarray(shifts_A, dtype=np.float64).reshape(n, 2)
+    shifts = np.zeros((n, 2)) if shifts_A is None else np.array(shifts_A, dtype=np.float64).reshape(n, 2)
     if ctf is not None and len(ctf) != n:
         raise InputError(f"{len(ctf)} CTF entries for {n} particle images")
     if not apix or apix <= 0:
