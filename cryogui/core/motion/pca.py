@@ -58,11 +58,10 @@ def eigen_motions(grad: np.ndarray, n_modes: int, focus=None, normalize_particle
     if n < n_modes + 1 or n_modes > x.shape[1]:
         raise InputError(f"{n} particles and {x.shape[1]} gradient components cannot give {n_modes} modes")
     mean = x.mean(axis=0)
-    # torch's SVD follows torch's thread setting (numpy's BLAS may oversubscribe a shared machine)
-    u, s, vt = (t.numpy() for t in torch.linalg.svd(torch.from_numpy(x - mean), full_matrices=False))
+    s, vt = _principal_axes(x - mean)
     var = s**2 / max(1, n - 1)
     total = var.sum() if var.sum() > 0 else 1.0
-    scores = u[:, :n_modes] * s[:n_modes]
+    scores = (x - mean) @ vt[:n_modes].T
     vec_full = np.zeros((n_modes, k, per))
     for m in range(n_modes):
         v = vt[m].reshape(-1, per)
@@ -77,6 +76,24 @@ def eigen_motions(grad: np.ndarray, n_modes: int, focus=None, normalize_particle
     if per == 1:
         vec_full, mean_full = vec_full[..., 0], mean_full[..., 0]
     return PCAResult(vec_full, var[:n_modes] / total, var, scores, mean_full, mask)
+
+
+def _principal_axes(xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Singular values and right singular vectors of a centred matrix, from the eigen-decomposition of the smaller
+    of its two Gram matrices (torch, so it follows torch's thread setting)."""
+    x = torch.from_numpy(np.ascontiguousarray(xc))
+    n, d = x.shape
+    if d <= n:
+        evals, evecs = torch.linalg.eigh(x.T @ x)
+        order = torch.argsort(evals, descending=True)
+        s = evals[order].clamp_min(0).sqrt()
+        vt = evecs[:, order].T
+    else:
+        evals, u = torch.linalg.eigh(x @ x.T)
+        order = torch.argsort(evals, descending=True)
+        s = evals[order].clamp_min(0).sqrt()
+        vt = (u[:, order].T @ x) / s.clamp_min(1e-30)[:, None]
+    return s.numpy(), vt.numpy()
 
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
