@@ -59,6 +59,12 @@ def panel(qtbot, tmp_path, sim_dir):
     p.store.set_picks(p.current, {"x": [100.0, 200.0, 300.0], "y": [100.0, 150.0, 300.0],
                                   "score": [0.9, 0.7, 0.2], "diameter": [40.0, 40.0, 40.0]})
     qtbot.waitUntil(lambda: p.view.image.image is not None, timeout=20_000)   # read by a job
+
+    def _range_settled():  # pyqtgraph sets the view range lazily: under load it can lag the image
+        (x0, x1), (y0, y1) = p.view.vb.viewRange()
+        return x0 <= 0 and x1 >= 383 and y0 <= 0 and y1 >= 383
+
+    qtbot.waitUntil(_range_settled, timeout=10_000)
     qtbot.wait(80)
     yield p
     p.shutdown()
