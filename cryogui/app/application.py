@@ -30,6 +30,14 @@ def make_app():
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("cryogui")
     app.setOrganizationName("cryogui")
+    app.setDesktopFileName("io.github.cryogui")
+    from PySide6.QtGui import QIcon
+
+    import cryogui
+
+    # a checkout and the bundle have resources/ beside the package; an installed desktop file has the theme icon
+    icon = Path(cryogui.__file__).resolve().parents[1] / "resources" / "icons" / "io.github.cryogui.svg"
+    app.setWindowIcon(QIcon.fromTheme("io.github.cryogui", QIcon(str(icon))))
     return app
 
 

@@ -33,10 +33,16 @@ def load_into_session(session: Session, path: Path) -> Item:
         from cryogui.io.star import ParticleSet
 
         df = read_cs(path)
-        if "rlnAngleRot" in df:
-            return session.add("particles", ParticleSet(df=df, source=str(path)), path,
-                               summary=f"{len(df)} particles (cryoSPARC)")
-        return session.add("coords", path, path, summary=f"{len(df)} picks (cryoSPARC)")
+        if "rlnCoordinateX" in df and "rlnAngleRot" not in df:
+            return session.add("coords", path, path, summary=f"{len(df)} picks (cryoSPARC)")
+        what = "with poses" if "rlnAngleRot" in df else "without 3D poses"
+        return session.add("particles", ParticleSet(df=df, source=str(path)), path,
+                           summary=f"{len(df)} particles {what} (cryoSPARC)")
     if kind == "coords":
         return session.add("coords", path, path)
+    if kind == "model":
+        from cryogui.io.gmm_json import load_model
+
+        model = load_model(path)
+        return session.add("model", model, path, summary=f"{len(model.positions)} Gaussians")
     return session.add("star", path, path)

@@ -28,6 +28,7 @@ FILE_FILTERS = {
     "map": "Maps (*.mrc *.map *.rec);;All files (*)",
     "star": "STAR and cryoSPARC files (*.star *.cs);;All files (*)",
     "coords": "Coordinates (*.star *.box *.cbox *.txt *.csv *.cs);;All files (*)",
+    "model": "Gaussian models (*.json);;All files (*)",
 }
 
 
@@ -112,7 +113,8 @@ class MainWindow(QMainWindow):
         for key, label, shortcut in (("micrographs", "Open &micrographs...", "Ctrl+O"),
                                      ("map", "Open m&ap...", "Ctrl+Shift+M"),
                                      ("star", "Open &STAR / particles...", "Ctrl+Shift+S"),
-                                     ("coords", "Open &coordinates...", "Ctrl+Shift+C")):
+                                     ("coords", "Open &coordinates...", "Ctrl+Shift+C"),
+                                     ("model", "Open Gaussian m&odel...", "Ctrl+Shift+G")):
             act = QAction(label, self)
             act.setShortcut(QKeySequence(shortcut))
             act.triggered.connect(lambda _=False, k=key: self._open_dialog(k))

@@ -38,7 +38,7 @@ def _looks_like_files(argv: list[str]) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    gui_flags = {"--smoke-test", "--demo-dir", "--no-restore"}
+    gui_flags = {"--smoke-test", "--demo-dir", "--no-demo", "--screenshot", "--settle"}
     if not argv or _looks_like_files(argv) or argv[0] in gui_flags:
         from cryogui.app.application import run_gui
 

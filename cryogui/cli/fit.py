@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cryogui.core.gmm.model import placed_grid
 from cryogui.cli._common import print_json, run_with_progress, start_cli_compute
 from cryogui.errors import InputError
 
@@ -96,14 +97,6 @@ def _init_arg(spec: str):
 
         return ("cmm", read_cmm_positions(p))
     raise InputError(f"--init {spec}: use random, trn, cvt, a model .json or a .cmm point cloud")
-
-
-def placed_grid(model, box: int | None, apix: float | None):
-    """Box, pixel size and origin for rendering ``model`` so that it stays where it was in space."""
-    b = int(box or model.box or 64)
-    a = float(apix or model.apix or 1.0)
-    centre = np.asarray(model.origin, float) + (int(model.box or b) // 2) * float(model.apix or a)
-    return b, a, tuple(centre - (b // 2) * a)
 
 
 def _write_outputs(args, model, summary: dict) -> None:

@@ -43,6 +43,15 @@ def describe(path: Path) -> dict:
                     has_ctf=pset.has_ctf)
         if pset.has("rlnCoordinateX", "rlnCoordinateY"):  # particles with pick coordinates are picks too
             kind = "coords"
+    if kind == "model":
+        from cryogui.io.gmm_json import load_model
+
+        model = load_model(path)
+        info.update(gaussians=len(model.positions))
+        for key in ("box", "apix", "anisotropic"):
+            if hasattr(model, key):
+                info[key] = getattr(model, key)
+        return info
     if kind == "cs":
         from cryogui.io.cryosparc import read_cs
 

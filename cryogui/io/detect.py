@@ -11,7 +11,7 @@ COORD_SUFFIXES = (".box", ".cbox", ".txt", ".csv", ".tsv")
 
 
 def detect_kind(path: str | Path) -> str:
-    """``map`` | ``stack`` | ``micrograph`` | ``particles`` | ``coords`` | ``star`` | ``cs``.
+    """``map`` | ``stack`` | ``micrograph`` | ``particles`` | ``coords`` | ``star`` | ``cs`` | ``model``.
 
     Raises :class:`FormatError` for a missing file or an extension cryogui does not read.
     """
@@ -40,5 +40,7 @@ def detect_kind(path: str | Path) -> str:
         return "cs"
     if suffix in COORD_SUFFIXES:
         return "coords"
+    if suffix == ".json":
+        return "model"
     raise FormatError(path, f"unknown file type '{suffix or path.name}' (cryogui reads .mrc/.mrcs/.map, .star, "
-                            ".box, .cbox, .txt, .csv and .cs)")
+                            ".box, .cbox, .txt, .csv, .cs and Gaussian-model .json)")

@@ -2,7 +2,7 @@
 
 Items have a kind: ``"map"`` (an :class:`cryogui.io.mrc.Volume`), ``"micrograph"`` (a Path), ``"particles"`` (an
 :class:`cryogui.io.star.ParticleSet`), ``"coords"`` (a Path to a coordinates file), ``"star"`` (a Path to any other
-STAR file).  Panels subscribe to hear of new items; the main window adds them.
+STAR file), ``"model"`` (a :class:`cryogui.core.gmm.model.GaussianModel`, fitted or opened).  Panels subscribe to hear of new items; the main window adds them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("cryogui.session")
-KINDS = ("map", "micrograph", "particles", "coords", "star")
+KINDS = ("map", "micrograph", "particles", "coords", "star", "model")
 
 
 @dataclass

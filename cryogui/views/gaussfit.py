@@ -205,7 +205,9 @@ class GaussianFitPanel(PanelBase):
         box.setTextFormat(Qt.RichText)
         box.open()
 
-    def set_map(self, path: Path) -> bool:
+    def set_map(self, path: Path, quiet: bool = False) -> bool:
+        """Use a map as the fit target.  ``quiet``: a map this panel cannot fit (opened for another panel) is
+        noted in the status bar instead of a dialog."""
         from cryogui.errors import InputError
         from cryogui.io.mrc import read_mrc
 
@@ -215,8 +217,12 @@ class GaussianFitPanel(PanelBase):
             self.ctx.show_error("Cannot open map", str(exc), "")
             return False
         if vol.data.ndim != 3 or vol.is_stack or len(set(vol.data.shape)) != 1 or not vol.apix:
-            self.ctx.show_error("Not a cubic map", f"{path}: a cubic 3D map with a pixel size is needed "
-                                f"(got shape {vol.data.shape}, pixel size {vol.apix})", "")
+            message = (f"{path}: a cubic 3D map with a pixel size is needed "
+                       f"(got shape {vol.data.shape}, pixel size {vol.apix})")
+            if quiet:
+                self.ctx.status(f"Gaussian fit: {Path(path).name} is not a cubic map; not used as the target")
+            else:
+                self.ctx.show_error("Not a cubic map", message, "")
             return False
         self.map_vol = vol
         self.map_label.setText(f"{Path(path).name} ({vol.data.shape[0]}^3, {vol.apix:.2f} A/px)")
@@ -237,17 +243,15 @@ class GaussianFitPanel(PanelBase):
 
     def open_path(self, path: Path, kind: str) -> bool:
         path = Path(path)
-        if kind == "map" or path.suffix.lower() in (".mrc", ".map"):
-            return self.set_map(path)
-        if kind in ("particles", "star") or path.suffix.lower() == ".star":
+        if kind == "map":
+            return self.set_map(path, quiet=True)
+        if kind == "particles" and path.suffix.lower() == ".star":
             return self.set_particles(path)
-        if path.suffix.lower() == ".json":
-            return self._load_init_model(path)
         return False
 
     def _on_session(self, kind, item) -> None:
         if kind == "map" and self.map_vol is None and item.path is not None:
-            self.set_map(item.path)
+            self.set_map(item.path, quiet=True)
         elif kind == "particles" and self.star_path is None and item.path is not None:
             self.set_particles(item.path)
 
@@ -387,6 +391,8 @@ class GaussianFitPanel(PanelBase):
         if hasattr(value, "model"):
             self.model = value.model
             self.status.setText(value.message + f" ({value.seconds:.1f} s)")
+            # other panels (eigen-motion) can use the fitted model from the session
+            self.ctx.session.add("model", self.model, name=f"Gaussian fit ({len(self.model.positions)} Gaussians)")
         elif isinstance(value, dict) and "perturbed" in value:
             r, p = value["random"], value["perturbed"]
             self.model = p["model"]
@@ -442,7 +448,7 @@ class GaussianFitPanel(PanelBase):
     def export(self, kind: str, path: Path) -> Path:
         """Write the current model as ``json``, ``mrc`` (rendered; box/pixel size from the export fields or the
         target's) or ``cmm`` markers."""
-        from cryogui.cli.fit import placed_grid
+        from cryogui.core.gmm.model import placed_grid
         from cryogui.core.gmm.render import render_model
         from cryogui.io.gmm_json import save_model, write_cmm
         from cryogui.io.mrc import write_mrc

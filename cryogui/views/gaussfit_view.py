@@ -92,12 +92,15 @@ class Gaussians3D(QWidget):
             self.iso.visible = False
         else:
             arr = np.asarray(data, dtype=np.float32)
+            lo, hi = float(arr.min()), float(arr.max())
             if level is None:
                 level = float(arr.mean() + 2.0 * arr.std())
+            if not lo < level < hi:
+                level = 0.5 * (lo + hi)
             self.iso.set_data(np.ascontiguousarray(arr.transpose(2, 1, 0)))  # vertices in (x, y, z) order
             self.iso.level = level
             self.iso.color = (0.62, 0.68, 0.8, 0.22)  # set after the data: vispy resets the mesh colour
-            self.iso.visible = True
+            self.iso.visible = lo < hi  # vispy cannot draw an empty isosurface (constant map)
             self._frame(arr.shape[0])
         self.canvas.update()
 

@@ -144,8 +144,12 @@ class MapView(_VispyBox):
         if self.canvas is None or data is None:
             return
         vol = np.asarray(data, np.float32)
+        lo, hi = float(vol.min()), float(vol.max())
         if level is None:
             level = float(np.percentile(vol, 97))
+        if not lo < level < hi:  # a sparse or binary map: the percentile sits on the maximum
+            level = 0.5 * (lo + hi)
+        self.iso.visible = lo < hi  # vispy cannot draw an empty isosurface (constant map)
         self.iso.set_data(np.ascontiguousarray(vol.transpose(2, 1, 0)))  # vispy indexes (x, y, z)
         self.iso.level = level
         self.box = vol.shape[0]

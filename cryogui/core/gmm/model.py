@@ -170,3 +170,11 @@ class GMMTensors:
                                  meta=dict(self.meta))
         return GaussianModel(np_(self.pos), np_(self.amp), sigmas=np.exp(np_(self.log_sigma)), box=self.box,
                              apix=self.apix, origin=self.origin, meta=dict(self.meta))
+
+
+def placed_grid(model, box: int | None, apix: float | None):
+    """Box, pixel size and origin for rendering ``model`` so that it stays where it was in space."""
+    b = int(box or model.box or 64)
+    a = float(apix or model.apix or 1.0)
+    centre = np.asarray(model.origin, float) + (int(model.box or b) // 2) * float(model.apix or a)
+    return b, a, tuple(centre - (b // 2) * a)
