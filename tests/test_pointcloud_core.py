@@ -255,3 +255,33 @@ def test_bounded_assignment_equals_full_search_every_iteration():
         np.testing.assert_allclose(d2, full_d2, rtol=1e-9, atol=1e-9)
         skipped.append(ba.queried < len(d3.coords))
     assert skipped[-1]
+
+
+def test_exact_cpu_knn_equals_full_sort_with_any_cache():
+    """The bound from cached points only prunes: with a fresh, a stale or a random cache the K nearest (set and
+    order) equal a full sort, and one block moves the points as the dense numpy block does."""
+    from cryogui.core.pointcloud.trn import _exact_block_numpy, _ExactCPU
+
+    rng = np.random.default_rng(11)
+    P = rng.normal(size=(500, 3)) * 10
+    S = rng.normal(size=(12, 3)) * 10
+    truth = ((S[:, None, :] - P[None]) ** 2).sum(-1)
+    K = n_ranks(1.0, 500)  # 18: what a block at lambda = 1 moves
+    order = np.argsort(truth, axis=1)[:, :K]
+    for cache in ("fresh", "random"):
+        ex = _ExactCPU(P.copy(), np.full(3, -50.0), np.full(3, 50.0), K)
+        if cache == "random":  # distinct but arbitrary points: a loose, still valid bound
+            ex.cache = np.stack([rng.permutation(500)[:K] for _ in range(len(ex.cache))])
+        idx, d2, _ = ex.knn(S)
+        np.testing.assert_array_equal(idx, order)
+        np.testing.assert_allclose(d2, np.take_along_axis(truth, order, 1), rtol=1e-12, atol=1e-9)
+    eps, lam = np.linspace(0.5, 0.45, 12), np.linspace(1.0, 0.95, 12)
+    a, b = P.copy(), P.copy()
+    ex = _ExactCPU(b, np.full(3, -50.0), np.full(3, 50.0), K)
+    La, Lb = _exact_block_numpy(a, S, eps, lam), ex.block(S, eps, lam)
+    assert La == Lb and La >= 1
+    np.testing.assert_allclose(a, b, atol=1e-9)
+    assert not np.allclose(b, P)
+    # A follows the moved points: a second search sees them where they are now
+    idx2, _, _ = ex.knn(S)
+    np.testing.assert_array_equal(idx2, np.argsort(((S[:, None, :] - b[None]) ** 2).sum(-1), axis=1)[:, :K])

@@ -49,6 +49,13 @@ def timed(fn):
     return out, time.perf_counter() - t0
 
 
+def timed_cpu(fn):
+    """(result, wall seconds, CPU seconds of this process): the machine is shared, CPU time is the steadier."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - t0, time.process_time() - c0
+
+
 def map_128():
     return density_from_volume(demo_map(box=128, apix=2.0, seed=0), threshold=0.05, name="demo map 128^3")
 
@@ -64,13 +71,14 @@ def bench_exact_trn(quick: bool) -> None:
     rng = np.random.default_rng(0)
     P0, S = dens.sample(n, rng), dens.sample(steps, rng)
     print(f"\n[1] exact TRN vs numpy per-sample loop: {dens.name}, n = {n}, t_f = {steps} samples (3D)")
-    ref_pts, t_ref = timed(lambda: numpy_trn_reference(P0, S[:ref_steps], steps))
-    per_ref = t_ref / ref_steps
+    ref_pts, t_ref, c_ref = timed_cpu(lambda: numpy_trn_reference(P0, S[:ref_steps], steps))
+    per_ref, cpu_ref = t_ref / ref_steps, c_ref / ref_steps
     for mode in ("exact", "fast"):
-        res, t = timed(lambda: run_job(run_trn(dens, n, init_points=P0, samples=S, mode=mode,
-                                               track_energy=False)).value)
-        print(f"  {mode:5s} TRN: {1e6 * t / steps:8.1f} us/sample   numpy loop {1e6 * per_ref:8.1f} us/sample   "
-              f"speed-up x{per_ref / (t / steps):.1f}   energy {res.energy:.4g} A^2")
+        res, t, c = timed_cpu(lambda: run_job(run_trn(dens, n, init_points=P0, samples=S, mode=mode,
+                                                      track_energy=False)).value)
+        print(f"  {mode:5s} TRN: wall {1e6 * t / steps:7.1f} us/sample vs numpy loop {1e6 * per_ref:7.1f} "
+              f"(x{per_ref / (t / steps):.1f});  CPU {1e6 * c / steps:7.1f} us/sample vs {1e6 * cpu_ref:7.1f} "
+              f"(x{cpu_ref / (c / steps):.1f}; aim x20);  energy {res.energy:.4g} A^2")
     if ref_steps == steps:
         e_ref = energy(dens, ref_pts)
         print(f"  numpy loop final energy {e_ref:.4g} A^2 (same start, same samples)")
