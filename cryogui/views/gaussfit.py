@@ -477,6 +477,48 @@ class GaussianFitPanel(PanelBase):
         self.timer.stop()
         super().shutdown()
 
+    # ---- workspace (issue 8): what File > Save workspace keeps of this panel -----------------------------------
+    _STATE_SPINS = ("n_spin", "lr_spin", "iter_spin", "epoch_spin", "batch_spin", "box_spin", "apix_spin")
+    _STATE_COMBOS = ("target_kind", "aniso", "init_combo")
+
+    def save_state(self, arrays: dict) -> dict:
+        from cryogui.core.gmm.fit import FitResult
+
+        mp = getattr(self.map_vol, "path", None)
+        map_path = Path(mp).resolve() if mp and Path(mp).exists() else None
+        return {"map": map_path, "star": Path(self.star_path).resolve() if self.star_path else None,
+                "spins": {n: getattr(self, n).value() for n in self._STATE_SPINS},
+                "combos": {n: getattr(self, n).currentIndex() for n in self._STATE_COMBOS},
+                "init_text": self.init_combo.currentText(),
+                "ctf": self.ctf_check.isChecked(), "log": self.log_check.isChecked(),
+                "model": self.model, "init_model": self.init_model,
+                "result": self.result if isinstance(self.result, FitResult) else None,
+                "last": self.last, "status": self.status.text()}
+
+    def restore_state(self, state: dict, arrays: dict) -> None:
+        if state.get("map") and Path(state["map"]).exists():
+            self.set_map(Path(state["map"]), quiet=True)
+        if state.get("star") and Path(state["star"]).exists():
+            self.set_particles(Path(state["star"]))
+        for n, i in state.get("combos", {}).items():
+            combo = getattr(self, n)
+            combo.blockSignals(n == "init_combo")  # choosing "saved model" would open a file dialog
+            combo.setCurrentIndex(int(i))
+            combo.blockSignals(False)
+        if state.get("init_model") is not None and state.get("init_text"):
+            self.init_combo.setItemText(self.init_combo.currentIndex(), state["init_text"])
+        for n, v in state.get("spins", {}).items():
+            getattr(self, n).setValue(v)
+        self.ctf_check.setChecked(bool(state.get("ctf", self.ctf_check.isChecked())))
+        self.log_check.setChecked(bool(state.get("log", self.log_check.isChecked())))
+        self.init_model = state.get("init_model")
+        self.result = state.get("result")
+        self.model = state.get("model")
+        self.last = state.get("last")
+        self.status.setText(state.get("status", ""))
+        self._update_enabled()
+        self._dirty = True
+
 
 def particle_fit_job(star: Path, n: int, *, epochs: int, anisotropic: bool, init, control, use_ctf: bool,
                      reference: np.ndarray | None):

@@ -466,3 +466,57 @@ class EigenMotionPanel(PanelBase):
         self._play.stop()
         self._timer.stop()
         super().shutdown()
+
+    # ---- workspace (issue 8): what File > Save workspace keeps of this panel -----------------------------------
+    def save_state(self, arrays: dict) -> dict:
+        inp = self.inputs or {}
+        return {"star": Path(inp["path"]).resolve() if inp.get("path") else None,
+                "model_path": Path(inp["model_path"]).resolve() if inp.get("model_path") else None,
+                "model": self.model, "model_name": self.model_label.text().split(":")[0],
+                "result": self.result, "c": np.asarray(self.c, dtype=np.float64),
+                "sliders": [s.value() for s in self.sliders], "mode": self.mode_sel.currentIndex(),
+                "region": [float(v) for v in self.region.getRegion()],
+                "params": {"fit_n": self.fit_n.value(), "modes": self.modes.value(), "c_range": self.c_range.value(),
+                           "kind": self.kind.currentIndex(), "nonlinear": self.nonlinear.isChecked(),
+                           "focus": self.focus.isChecked(), "loop": self.loop.isChecked(),
+                           "box": [[s.value() for s in pair] for pair in self.box_spins]}}
+
+    def restore_state(self, state: dict, arrays: dict) -> None:
+        p = state.get("params", {})
+        for name in ("fit_n", "modes", "c_range"):
+            if name in p:
+                getattr(self, name).setValue(p[name])
+        if "kind" in p:
+            self.kind.setCurrentIndex(int(p["kind"]))
+        for name in ("nonlinear", "focus", "loop"):
+            if name in p:
+                getattr(self, name).setChecked(bool(p[name]))
+        star = state.get("star")
+        if star and Path(star).exists():  # the particle images come back in the background; the analysis now
+            mp = state.get("model_path")
+            mp = Path(mp) if mp and Path(mp).exists() else None
+
+            def loaded(res, star=Path(star)):
+                self.inputs = res
+                if self.particles_box.findData(str(star)) < 0:
+                    self.particles_box.addItem(star.name, str(star))
+                self.particles_box.blockSignals(True)
+                self.particles_box.setCurrentIndex(self.particles_box.findData(str(star)))
+                self.particles_box.blockSignals(False)
+
+            self.ctx.jobs.start("motion.load", f"load {Path(star).name}", lambda s=Path(star): _load_job(s, mp),
+                                on_result=loaded)
+        if state.get("model") is not None:
+            self.set_model(state["model"], state.get("model_name") or "model (workspace)")
+        for pair, vals in zip(self.box_spins, p.get("box", [])):
+            for s, v in zip(pair, vals):
+                s.setValue(v)
+        if state.get("result") is not None:
+            self._analysed(state["result"])
+            for s, v in zip(self.sliders, state.get("sliders", [])):
+                s.setValue(int(v))
+            if 0 <= state.get("mode", -1) < self.mode_sel.count():
+                self.mode_sel.setCurrentIndex(int(state["mode"]))
+            if state.get("region"):
+                self.region.setRegion(tuple(state["region"]))
+            self._mark("colors", "arrows", "spectrum", "hist", "positions", "map")

@@ -380,3 +380,63 @@ class PickingPanel(PickingLogic, PanelBase):
             self.ctx.log.exception("picking: autosave on close failed; the journal is kept")
             self.store.close_journal(clean=False)
 
+
+    # ---- workspace (issue 8): what File > Save workspace keeps of this panel -----------------------------------
+    def save_state(self, arrays: dict) -> dict:
+        from cryogui.models.workspace import pickstore_state
+
+        truth = None
+        if self.truth is not None:
+            from pandas.api.types import is_numeric_dtype
+
+            truth = {c: (self.truth[c].to_numpy(dtype=np.float64) if is_numeric_dtype(self.truth[c])
+                         else self.truth[c].astype(str).tolist())
+                     for c in self.truth.columns if c != "key"}
+        lo, hi = self.size_range_value()
+        return {"micrographs": [Path(self.mics[k]["path"]).resolve() for k in self.order], "current": self.current,
+                "store": pickstore_state(self.store), "truth": truth,
+                "controls": {"threshold": self.threshold.value(), "size_range": [lo, hi],
+                             "contrast": self.contrast.value(), "invert": self.invert.isChecked(),
+                             "lowpass": self.lowpass.value(), "highpass": self.highpass.value(),
+                             "apix": self.apix.value(), "circle_mode": self.circle_mode.currentIndex(),
+                             "box_size": self.box_size.value(), "method": self.method.currentIndex(),
+                             "diameter_hint": self.diameter_hint.value(), "export_format":
+                             self.export_fmt.currentIndex(), "export_filtered": self.export_filtered.isChecked()}}
+
+    def restore_state(self, state: dict, arrays: dict) -> None:
+        import pandas as pd
+
+        from cryogui.models.workspace import restore_pickstore
+
+        self.add_micrographs([p for p in state.get("micrographs", []) if Path(p).exists()])
+        c = state.get("controls", {})
+        for w, key in ((self.contrast, "contrast"), (self.lowpass, "lowpass"), (self.highpass, "highpass"),
+                       (self.box_size, "box_size"), (self.diameter_hint, "diameter_hint")):
+            if key in c:
+                w.setValue(c[key])
+        for w, key in ((self.circle_mode, "circle_mode"), (self.method, "method"),
+                       (self.export_fmt, "export_format")):
+            if key in c:
+                w.setCurrentIndex(int(c[key]))
+        self.invert.setChecked(bool(c.get("invert", self.invert.isChecked())))
+        self.export_filtered.setChecked(bool(c.get("export_filtered", self.export_filtered.isChecked())))
+        cur = state.get("current")
+        if cur in self.mics:
+            self.current = None  # switching here must not flag the previous micrograph as reviewed (an undo step)
+            self.set_current(cur)
+        if "store" in state:
+            restore_pickstore(self.store, state["store"])
+        if "apix" in c:
+            self.apix.setValue(c["apix"])
+        self._update_size_slider()
+        if "size_range" in c:
+            self.size_range.setValue(tuple(c["size_range"]))
+        if "threshold" in c:
+            self.threshold.setValue(int(c["threshold"]))
+        if state.get("truth") is not None:
+            self.truth = pd.DataFrame({k: list(v) if isinstance(v, list) else v for k, v in state["truth"].items()})
+            from cryogui.io.coords import micrograph_key
+
+            self.truth["key"] = self.truth["micrograph"].map(micrograph_key)
+        self._filters_moved()
+        self._mark("image", "picks", "hist", "list")

@@ -468,3 +468,45 @@ class PointCloudPanel(PanelBase):
         lay.addWidget(text)
         dlg.resize(620, 560)
         dlg.show()
+
+    # ---- workspace (issue 8): what File > Save workspace keeps of this panel -----------------------------------
+    def save_state(self, arrays: dict) -> dict:
+        src = self._source or {}
+        source = {"label": src.get("label", ""), "builtin": src.get("builtin"),
+                  "path": Path(src["path"]).resolve() if src.get("path") and Path(src["path"]).exists() else None,
+                  "file": Path(src["file"]).resolve() if src.get("file") else None}
+        spins = {name: getattr(self, name).value() for name in ("n_points", "seed", "trn_steps", "eps0", "epsf",
+                                                                 "lam0", "lamf", "cvt_iters", "threshold")}
+        return {"source": source, "params": spins, "trn_mode": self.trn_mode.currentText(),
+                "use": {m: self.use[m].isChecked() for m in METHODS}, "n_run": self._n_run,
+                "results": dict(self.results), "random_energy": self._random_energy,
+                "energy": {m: (np.asarray(xs, float), np.asarray(ys, float)) for m, (xs, ys) in self.energy.items()}}
+
+    def restore_state(self, state: dict, arrays: dict) -> None:
+        src = state.get("source", {})
+        index = -1
+        for i, s in enumerate(self._sources):
+            if (src.get("builtin") and s.get("builtin") == src["builtin"]) or \
+                    (src.get("path") and s.get("path") and Path(s["path"]).resolve() == Path(src["path"])):
+                index = i
+        if index < 0 and src.get("file") and Path(src["file"]).exists():
+            self.open_file(Path(src["file"]))
+            index = self.source_box.currentIndex()
+        if index >= 0:
+            self.source_box.blockSignals(True)
+            self.source_box.setCurrentIndex(index)
+            self.source_box.blockSignals(False)
+            self._select_source(index)
+        for name, value in state.get("params", {}).items():
+            getattr(self, name).setValue(value)
+        self.trn_mode.setCurrentText(state.get("trn_mode", self.trn_mode.currentText()))
+        for m, on in state.get("use", {}).items():
+            if m in self.use:
+                self.use[m].setChecked(bool(on))
+        self._n_run = int(state.get("n_run", 0))
+        self.results = {m: r for m, r in state.get("results", {}).items() if m in METHODS}
+        self._random_energy = state.get("random_energy")
+        for m, (xs, ys) in state.get("energy", {}).items():
+            if m in METHODS:
+                self.energy[m] = (list(np.asarray(xs, float)), list(np.asarray(ys, float)))
+        self._dirty.update(METHODS)

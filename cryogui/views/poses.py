@@ -508,3 +508,65 @@ class PosesPanel(PosesDrawing, PanelBase):
         p = demo_dir / "particles" / "particles.star"
         if p.exists() and not any(n == p.name for n, _ in self._sets):
             self.load_file(p)
+
+    # ---- workspace (issue 8): what File > Save workspace keeps of this panel -----------------------------------
+    def save_state(self, arrays: dict) -> dict:
+        src = getattr(self.pset, "source", None) if self.pset is not None else None
+        images = self.images if self.images is not None and self.images.size <= 4_000_000 else None
+        table = None
+        if self.table is not None:
+            table = {c: self.table[c].to_numpy() for c in self.table.columns
+                     if np.issubdtype(self.table[c].dtype, np.number)}
+        return {"source": Path(src).resolve() if src and Path(src).exists() else None, "set_name": self.set_name,
+                "apix": self.apix, "quats": self.quats, "psi": self.psi, "images": images, "table": table,
+                "params": {"n": self.n_spin.value(), "shift": [s.value() for s in self.shift],
+                           "cov": [s.value() for s in self.cov], "snr": self.snr.value(), "seed": self.seed.value(),
+                           "bw": self.bw.value(), "train_steps": self.train_steps.value(),
+                           "rec_steps": self.rec_steps.value(), "speed": self.speed.value()},
+                "ctf": self.ctf_box.isChecked(), "distances": self.dist_combo.currentText(),
+                "recovered": self.recovered, "align": self.align, "rec_dirs": self.rec_dirs,
+                "err_hist": list(self.err_hist), "loss_hist": list(getattr(self, "loss_hist", [])),
+                "val_hist": list(getattr(self, "val_hist", [])), "status": self.status_label.text()}
+
+    def restore_state(self, state: dict, arrays: dict) -> None:
+        import pandas as pd
+
+        src = state.get("source")
+        if src and Path(src).exists():
+            for i, (_, pset) in enumerate(self._sets):
+                if pset is not None and pset.source and Path(pset.source).resolve() == Path(src):
+                    self.set_combo.blockSignals(True)
+                    self.set_combo.setCurrentIndex(i)
+                    self.set_combo.blockSignals(False)
+                    self.show_particles(pset, self._sets[i][0])
+                    break
+            else:
+                self.load_file(Path(src))
+        elif state.get("quats") is not None:  # a generated set
+            self._cancel_all()
+            self.pset = None
+            self.images = state.get("images")
+            t = state.get("table")
+            self.table = pd.DataFrame(t) if t else None
+            self.apix = float(state.get("apix") or 1.0)
+            self.set_name = state.get("set_name", "")
+            self._set_truth(np.asarray(state["quats"]), np.asarray(state["psi"]))
+        p = state.get("params", {})
+        for name, key in (("n_spin", "n"), ("snr", "snr"), ("seed", "seed"), ("bw", "bw"),
+                          ("train_steps", "train_steps"), ("rec_steps", "rec_steps"), ("speed", "speed")):
+            if key in p:
+                getattr(self, name).setValue(p[key])
+        for spins, key in ((self.shift, "shift"), (self.cov, "cov")):
+            for s, v in zip(spins, p.get(key, [])):
+                s.setValue(v)
+        self.ctf_box.setChecked(bool(state.get("ctf", self.ctf_box.isChecked())))
+        self.dist_combo.setCurrentText(state.get("distances", self.dist_combo.currentText()))
+        self.recovered = state.get("recovered")
+        self.align = state.get("align")
+        self.rec_dirs = state.get("rec_dirs")
+        self.err_hist = [tuple(e) for e in state.get("err_hist", [])]
+        self.loss_hist = [tuple(e) for e in state.get("loss_hist", [])]
+        self.val_hist = [tuple(e) for e in state.get("val_hist", [])]
+        if state.get("status"):
+            self.status_label.setText(state["status"])
+        self._dirty |= {"points", "psi", "recovered", "errors", "train"}
