@@ -232,3 +232,20 @@ def test_autosave_after_a_crash_is_offered_and_restored(qtbot, project):
     assert crash_autosave() is None  # asked once per crash
     _close(w2)
     assert not maybe_offer_restore(_window(qtbot), ask=lambda text: pytest.fail("asked after a clean exit"))
+
+
+def test_the_version_1_fixture_opens_in_the_window(qtbot):
+    from pathlib import Path
+
+    from PySide6.QtWidgets import QMessageBox
+
+    fixture = Path(__file__).parent / "data" / "workspace_v1" / "demo.cryogui"
+    w = _window(qtbot)
+    assert w.workspace.open(fixture, remember=False)
+    boxes = [b.text() for b in w.findChildren(QMessageBox) if b.objectName() == "error_dialog"]
+    assert len(boxes) == 1 and "mic_a.mrc" in boxes[0]  # the one file it names is not there: said, not fatal
+    pk = w.panels["picking"]
+    assert pk.store.count("mic_a") == 2 and pk.store.can_redo and pk.threshold.value() == 42
+    np.testing.assert_array_equal(w.panels["pointcloud"].results["trn"].points, np.arange(6.0).reshape(3, 2))
+    np.testing.assert_array_equal(w.panels["gaussfit"].model.amplitudes, [1.0, 2.0, 3.0])
+    _close(w)

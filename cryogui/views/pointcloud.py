@@ -505,7 +505,8 @@ class PointCloudPanel(PanelBase):
                 self.use[m].setChecked(bool(on))
         self._n_run = int(state.get("n_run", 0))
         self.results = {m: r for m, r in state.get("results", {}).items() if m in METHODS}
-        self._random_energy = state.get("random_energy")
+        rnd = state.get("random_energy")
+        self._random_energy = float(rnd) if rnd is not None and np.isfinite(rnd) else None
         for m, (xs, ys) in state.get("energy", {}).items():
             if m in METHODS:
                 self.energy[m] = (list(np.asarray(xs, float)), list(np.asarray(ys, float)))
