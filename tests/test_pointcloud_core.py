@@ -285,3 +285,34 @@ def test_exact_cpu_knn_equals_full_sort_with_any_cache():
     # A follows the moved points: a second search sees them where they are now
     idx2, _, _ = ex.knn(S)
     np.testing.assert_array_equal(idx2, np.argsort(((S[:, None, :] - b[None]) ** 2).sum(-1), axis=1)[:, :K])
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_exact_cpu_window_equals_sequential_loop(broken, monkeypatch):
+    """Many samples per round (disjoint K-balls) give the in-order result; when the check fails (forced here after
+    a half-done pass) the window is restored and replayed block by block, with the same result."""
+    from cryogui.core.pointcloud.trn import _ExactCPU
+
+    rng = np.random.default_rng(12)
+    P = rng.normal(size=(300, 3)) * 10
+    S = rng.normal(size=(240, 3)) * 10
+    eps, lam = np.linspace(0.5, 0.3, 240), np.linspace(1.0, 0.7, 240)
+    ref = P.copy()
+    for t in range(240):
+        ref = trn_step_reference(ref, S[t], float(eps[t]), float(lam[t]))
+    ex = _ExactCPU(P.copy(), np.full(3, -50.0), np.full(3, 50.0), n_ranks(1.0, 300))
+    if broken:
+        real = _ExactCPU._levels
+
+        def half_then_fail(self, S_, eps_, lam_, pending):
+            real(self, S_[:100], eps_[:100], lam_[:100], pending)
+            return False
+
+        monkeypatch.setattr(_ExactCPU, "_levels", half_then_fail)
+    ex.window(S, eps, lam)
+    # moves below 1e-7 of the winner's are skipped (as in run_trn's exact mode): differences at that level only
+    assert np.abs(ex.P - ref).max() < 1e-6 * float(np.ptp(P))
+    assert np.abs(ex.P - P).max() > 1.0
+    assert ex.fallbacks == int(broken)
+    if not broken:
+        assert ex.rounds < 240 / 2  # several samples per round

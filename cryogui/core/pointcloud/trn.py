@@ -17,11 +17,14 @@ Modes
   winner's, at the level of float32 rounding) are skipped, so only the K = ceil(lambda ln 1e7) + 1 nearest ranks are
   computed.  Samples are processed in blocks, with the exact sequential result: a block is cut before the first
   sample whose K nearest points were already moved by an earlier sample of the block, or into whose K nearest a
-  moved point would enter.  On CPU the K nearest of each sample come from :class:`_ExactCPU`: one small matmul
-  against cached [-2 P^T; |P|^2] and a cut at an upper bound of the K-th distance (from K points cached per grid
-  cell) instead of a partial sort of every row; same sets, same order.  What limits the speed is the number of
-  blocks: samples whose K nearest overlap must run in order, so at n = 2,000 in 3D a block holds ~6-7 samples and
-  every block costs a fixed few dozen numpy calls (see the benchmark's figures).
+  moved point would enter (CUDA).  On CPU, windows of 512 samples run in rounds over a sliding list of pending
+  samples: a sample whose K-ball meets no earlier pending sample's ball is applied in the current round (disjoint
+  balls: disjoint moves, unchanged neighbours), and a sample that overtakes a blocked one is checked against that one's
+  final ball (on failure the window is restored and replayed in blocks).  The K nearest come from
+  :class:`_ExactCPU`: one small matmul against cached [-2 P^T; |P|^2] and a cut at an upper bound of the K-th
+  distance (from K points cached per grid cell) instead of a partial sort of every row.  What limits the speed is
+  the number of rounds: at n = 2,000 in 3D a round holds ~10-20 samples, and every round costs a fixed few dozen
+  numpy calls (the benchmark prints the figures).
 - ``"fast"``: mini-batches of B samples against the same positions (default B = n / (5K), at least 1; the K nearest
   from a k-d tree on CPU, from a dense distance block on CUDA); a point touched by several samples of a batch moves
   by sum_s w_s (r_s - r_m) / max(1, sum_s w_s), a convex step.  Its final energy stays within 2 % of the exact mode
@@ -47,6 +50,7 @@ from cryogui.errors import InputError
 TRN_DEFAULTS = {"eps0": 0.5, "epsf": 0.05, "lam0": 1.0, "lamf": 0.5, "samples_per_point": 20}
 _TOL = 1e-7
 _SAMPLE_CHUNK = 1 << 16
+_WINDOW = 512  # exact mode on CPU: samples per window (one checkpoint each)
 
 
 def trn_schedule(t, steps: int, eps0: float, epsf: float, lam0: float, lamf: float):
@@ -192,6 +196,8 @@ class _ExactCPU:
         self.cache = np.asarray(idx, dtype=np.int64).reshape(len(centres), self.k)
         scale2 = float((np.maximum(np.abs(lo), np.abs(hi)) ** 2).sum())
         self.slack = 1e-12 * (scale2 + 1.0)  # float64 rounding of the expanded form, with a wide margin
+        self.tiny = 1e-5 * math.sqrt(scale2 + 1.0)  # ball-test margin: float32 rounding of stored points
+        self.rounds = self.fallbacks = 0
 
     def cell(self, S: np.ndarray) -> np.ndarray:
         c = np.clip(((S - self.lo) / self.h).astype(np.int64), 0, self.dims - 1)
@@ -211,6 +217,78 @@ class _ExactCPU:
         counts = np.bincount(r, minlength=B)
         sel = order[(np.cumsum(counts) - counts)[:, None] + np.arange(k)[None, :]]
         return f[sel] - r[sel] * n, dist[sel], cells
+
+    def window(self, S: np.ndarray, eps: np.ndarray, lam: np.ndarray, pending: int = 16) -> None:
+        """Apply all samples of S (in order) exactly, many per round: see :meth:`_levels`.  If a blocked sample's
+        K-ball grew past what a sample that overtook it assumed, restore and replay the window block by block."""
+        keep_P, keep_A = self.P.copy(), self.A.copy()
+        if self._levels(np.asarray(S, dtype=np.float64), eps, lam, pending):
+            return
+        self.fallbacks += 1
+        self.P[...] = keep_P
+        self.A[...] = keep_A
+        t = 0
+        while t < len(S):
+            t += self.block(S[t:t + 8], eps[t:t + 8], lam[t:t + 8])
+
+    def _levels(self, S, eps, lam, pending) -> bool:
+        """Rounds over a sliding list of pending samples (in order).  Each pending sample j has its K nearest from
+        the current points and the radius R_j of that K-ball; every point it moves stays inside its ball.  A sample is
+        ready when its ball meets no earlier pending sample's ball: the ready samples then move disjoint point sets and
+        see none of each other's moves, so applying them at once equals applying them in order.  A ready j that
+        overtakes a blocked earlier i is right only if i's ball, when i finally runs, still misses j's ball:
+        clearance_i = min_j (|s_i - s_j| - R_j) is recorded and checked when i runs (False: replay needed)."""
+        P, A, d, n = self.P, self.A, self.d, self.n
+        W = len(S)
+        k_row = np.minimum(np.ceil(lam * math.log(1.0 / _TOL)).astype(np.int64) + 1, min(n, self.k))
+        idx = np.zeros((W, self.k), dtype=np.int64)
+        dist = np.zeros((W, self.k))
+        cells = np.zeros(W, dtype=np.int64)
+        fresh = np.zeros(W, dtype=bool)
+        clear = np.full(W, np.inf)
+        pend = np.zeros(0, dtype=np.int64)
+        nxt = 0
+        tiny = self.tiny
+        while nxt < W or pend.size:
+            add = min(W - nxt, pending - pend.size)
+            if add > 0:
+                pend = np.concatenate([pend, np.arange(nxt, nxt + add)])
+                nxt += add
+            need = pend[~fresh[pend]]
+            if need.size:
+                idx[need], dist[need], cells[need] = self.knn(S[need])
+                fresh[need] = True
+            self.rounds += 1
+            kr = int(k_row[pend].max())
+            R = np.sqrt(dist[pend, kr - 1])
+            Sp = S[pend]
+            diff = Sp[:, None, :] - Sp[None, :, :]
+            dd = np.sqrt((diff * diff).sum(-1))
+            ov = dd <= R[:, None] + R[None, :] + tiny
+            blocked = np.tril(ov, -1).any(1)
+            ready = ~blocked
+            r = pend[ready]
+            if (R[ready] + tiny >= clear[r]).any():
+                return False
+            if blocked.any():
+                later_ready = np.triu(np.ones((len(pend), len(pend)), dtype=bool), 1) & ready[None, :]
+                gap = np.where(later_ready, dd - R[None, :], np.inf).min(1)
+                clear[pend] = np.minimum(clear[pend], gap)
+            moved = idx[r, :kr]
+            ranks = np.arange(kr)
+            w = eps[r, None] * np.exp(-ranks[None, :] / lam[r, None])
+            w[ranks[None, :] >= k_row[r][:, None]] = 0.0
+            old = P[moved]
+            new = old + w[..., None] * (S[r][:, None, :] - old)
+            flat = moved.ravel()
+            P[flat] = new.reshape(-1, d)
+            stored = P[flat].astype(np.float64)
+            A[:d, flat] = -2.0 * stored.T
+            A[d, flat] = (stored * stored).sum(1)
+            self.cache[cells[r]] = idx[r]
+            fresh[pend[blocked & ov[:, ready].any(1)]] = False
+            pend = pend[blocked]
+        return True
 
     def block(self, S: np.ndarray, eps: np.ndarray, lam: np.ndarray) -> int:
         """Apply as many leading samples of S as the exact sequential update allows (as :func:`_exact_block`)."""
@@ -355,13 +433,15 @@ def run_trn(density: Density, n_points: int, *, steps: int | None = None, eps0: 
             chunk = density.sample(m, rng) if given is None else given[t:t + m]
             samples = torch.as_tensor(chunk - shift, dtype=dtype, device=dev)
         avail = s_base + len(samples) - t
-        size = min(block if mode == "exact" else batch, avail, next_report - t)
+        size = min(_WINDOW if cpu_exact is not None else block if mode == "exact" else batch, avail,
+                   next_report - t)
         if cpu_exact is not None:  # numpy all the way: a few microseconds per block matter here
             if sched is None or t - s_base >= len(sched[0]) or sched_base != s_base:
                 e_all, l_all = trn_schedule(np.arange(s_base, s_base + len(samples)), steps, eps0, epsf, lam0, lamf)
                 sched, sched_base, s_np = (e_all, l_all), s_base, samples.numpy()
             a = t - s_base
-            done = cpu_exact.block(s_np[a:a + size], sched[0][a:a + size], sched[1][a:a + size])
+            cpu_exact.window(s_np[a:a + size], sched[0][a:a + size], sched[1][a:a + size])
+            done = size
         else:
             ts = torch.arange(t, t + size, device=dev, dtype=torch.float64) / steps
             eps_t = (eps0 * (epsf / eps0) ** ts).to(dtype)
