@@ -50,6 +50,9 @@ def build_window():
     configure_threads(for_gui=True)
     log_path, handler = setup_logging()
     window = MainWindow(log_handler=handler, device_text=describe_device())
+    from cryogui.app.workspace import install_workspace
+
+    install_workspace(window)
     log.info("cryogui started; log file %s", log_path)
     return window
 
@@ -145,9 +148,14 @@ def run_gui(argv: list[str]) -> int:
     app = make_app()
     window = build_window()
     window.show()
+    restored = False
+    if not args.smoke_test and args.screenshot is None:
+        from cryogui.app.workspace import maybe_offer_restore
+
+        restored = maybe_offer_restore(window)  # after a crash: offer the autosaved workspace
     if args.files:
         window.open_paths(args.files)
-    elif not args.no_demo:
+    elif not args.no_demo and not restored:
         start_demo(window, args.demo_dir or default_demo_dir())
 
     if args.screenshot is not None:
