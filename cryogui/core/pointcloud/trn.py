@@ -183,7 +183,7 @@ class _ExactCPU:
         self.A[:d] = -2.0 * Pd.T
         self.A[d] = (Pd * Pd).sum(1)
         ext = np.maximum(hi - lo, 1e-12)
-        cells = max(1.0, float(n))  # about one cell per point: cheap to initialise, tight enough bounds
+        cells = max(1.0, min(4.0 * n, 4e6 / self.k))  # ~4 cells per point: tighter bounds, cheap to initialise
         h = (float(np.prod(ext)) / cells) ** (1.0 / d)
         self.lo, self.h = lo, h
         self.dims = np.maximum(1, np.ceil(ext / h).astype(np.int64))
