@@ -225,6 +225,27 @@ class PickStore:
         raise ValueError(f"unknown pick operation {kind!r}")
 
     # ---- journal -------------------------------------------------------------------------------------------
+    def to_state(self) -> dict:
+        """Picks, flags and the undo/redo stacks as plain JSON (workspaces save the whole curation history)."""
+        return {"data": {m: {f: [None if not np.isfinite(v) else float(v) for v in a] for f, a in d.items()}
+                         for m, d in self._data.items()},
+                "flags": dict(self.flags), "undo": list(self._undo), "redo": list(self._redo)}
+
+    def load_state(self, state: dict) -> None:
+        """Replace everything with a saved :meth:`to_state` and tell the listeners; the journal restarts from it."""
+        self._data = {m: {f: np.array([np.nan if v is None else v for v in a], dtype=np.float64)
+                          for f, a in d.items()} for m, d in state.get("data", {}).items()}
+        self.flags = dict(state.get("flags", {}))
+        self._undo = [list(ops) for ops in state.get("undo", [])]
+        self._redo = [list(ops) for ops in state.get("redo", [])]
+        self.revision += 1
+        jp = self.journal_path
+        if jp is not None:  # the journal records the restored state, so a crash from here on loses nothing
+            self.open_journal(jp)
+        for m in sorted(set(self._data) | set(self.flags)):
+            for cb in list(self._listeners):
+                cb(m)
+
     @property
     def journal_path(self) -> Path | None:
         return self._journal_path

@@ -228,23 +228,9 @@ def load_workspace(folder: str | Path) -> tuple[Workspace, list[str]]:
 # ---- the pick store (its undo history is part of the curation) ---------------------------------------------------
 def pickstore_state(store) -> dict:
     """Picks, flags and the undo/redo stacks of a :class:`cryogui.models.picks.PickStore` (all JSON already)."""
-    return {"data": {m: {f: [None if not np.isfinite(v) else float(v) for v in a]
-                         for f, a in d.items()} for m, d in store._data.items()},
-            "flags": dict(store.flags), "undo": list(store._undo), "redo": list(store._redo)}
+    return store.to_state()
 
 
 def restore_pickstore(store, state: dict) -> None:
     """Put a saved curation (with its undo/redo history) into ``store`` and tell its listeners."""
-    data = {m: {f: np.array([np.nan if v is None else v for v in a], dtype=np.float64) for f, a in d.items()}
-            for m, d in state.get("data", {}).items()}
-    store._data = data
-    store.flags = dict(state.get("flags", {}))
-    store._undo = [list(ops) for ops in state.get("undo", [])]
-    store._redo = [list(ops) for ops in state.get("redo", [])]
-    store.revision += 1
-    jp = store.journal_path
-    if jp is not None:  # the journal records the restored state, so a crash from here on loses nothing
-        store.open_journal(jp)
-    for m in sorted(set(data) | set(store.flags)):
-        for cb in list(store._listeners):
-            cb(m)
+    store.load_state(state)
