@@ -178,3 +178,50 @@ def test_hammer_is_equal_area_and_bounded():
     vals = h[inside]
     assert vals.std() / vals.mean() < 0.1
     assert np.allclose(hammer(0.0, 0.0), [0, 0])
+
+
+def test_siamese_batches_favour_small_distances():
+    import torch
+
+    from cryogui.core.poses.siamese import _batch_indices, _orientation_neighbours
+
+    q = matrix_to_quaternion(random_rotations(400, seed=2))
+    qt = torch.as_tensor(q, dtype=torch.float32)
+    knn = _orientation_neighbours(qt, 8)
+    dots = np.abs(q @ q.T)
+    np.fill_diagonal(dots, -1)
+    assert np.array_equal(np.sort(knn[5]), np.sort(np.argsort(-dots[5])[:8]))
+    rng = np.random.default_rng(0)
+    idx = _batch_indices(rng, knn, 400, 24, 4, 96)
+    assert len(idx) == 96 and idx.max() < 400
+    anchors, nb = idx[:24], idx[24:].reshape(24, 3)
+    near = 2 * np.arccos(np.clip(np.abs(np.sum(q[anchors][:, None] * q[nb], -1)), 0, 1))
+    rand = 2 * np.arccos(np.clip(np.abs(np.sum(q[anchors] * q[rng.permutation(400)[:24]], -1)), 0, 1))
+    assert np.median(near) < 0.5 * np.median(rand)
+
+
+def test_embedding_neighbours_and_knn_recovery():
+    import torch
+
+    from cryogui.core.poses.recover import EmbeddingDistance
+
+    rng = np.random.default_rng(1)
+    e = rng.normal(size=(300, 5)).astype(np.float32)
+    nb = EmbeddingDistance(e).neighbours(6, chunk=64).numpy()
+    d = np.linalg.norm(e[:, None] - e[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    assert np.array_equal(np.sort(nb, axis=1), np.sort(np.argsort(d, axis=1)[:, :6], axis=1))
+
+    class ExactWithGraph(ExactDistance):
+        def neighbours(self, k, chunk=1024):
+            dots = torch.abs(self.q @ self.q.T)
+            dots.fill_diagonal_(-1)
+            return torch.topk(dots, k, dim=1).indices
+
+    q = matrix_to_quaternion(random_rotations(120, seed=5))
+    res = run_job(recover_orientations(ExactWithGraph(q), steps=900, batch_pairs=2048, lr=0.05, seed=0,
+                                       neighbours=12, far_weight=0.5, report_every=900)).value
+    # the kNN-graph mode (off by default) is prone to partial folds: measured 0.155 rad here, versus <= 0.01 with
+    # random pairs; this checks the path runs and mostly recovers, not that it is better
+    assert len(res.quats) == 120
+    assert align_orientations(q, res.quats).median_rad <= 0.5

@@ -36,6 +36,11 @@ class PairDistance:
 
     name = "pairs"
     n: int = 0
+    default_neighbours: int = 0  # > 0: recovery trusts mostly each particle's nearest neighbours by this distance
+
+    def neighbours(self, k: int, chunk: int = 1024) -> torch.Tensor | None:
+        """``(n, k)`` indices of each particle's ``k`` nearest others by this distance (None: not supported)."""
+        return None
 
     def __call__(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
         raise NotImplementedError
@@ -65,10 +70,23 @@ class EmbeddingDistance(PairDistance):
     """Euclidean distance of embeddings (a Siamese network trained so that it predicts the angle)."""
 
     name = "learned"
+    # kNN-graph recovery (neighbours > 0) is available but off by default: on 1,000 noiseless EMD-1832 projections
+    # it folded (1.12 rad median vs 0.19 rad with random pairs), since embedding neighbours were ~0.7 rad apart
+    default_neighbours = 0
 
     def __init__(self, embeddings):
         self.e = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32)
         self.n = len(self.e)
+
+    def neighbours(self, k, chunk=1024):
+        k = int(min(k, self.n - 1))
+        out = []
+        for s in range(0, self.n, chunk):
+            d = torch.cdist(self.e[s:s + chunk], self.e)
+            r = torch.arange(s, min(s + chunk, self.n), device=d.device)
+            d[r - s, r] = float("inf")
+            out.append(torch.topk(d, k, dim=1, largest=False).indices)
+        return torch.cat(out)
 
     def to(self, device):
         self.e = self.e.to(device)
@@ -123,7 +141,7 @@ class ImageDistance(PairDistance):
 
 
 def _reseed_outliers(q: torch.Tensor, source: PairDistance, g: torch.Generator, partners: int = 256,
-                     tries: int = 256, factor: float = 3.0) -> int:
+                     tries: int = 256, factor: float = 3.0, nbr: torch.Tensor | None = None) -> int:
     """Move particles stuck in a wrong local minimum: for each particle whose mean squared residual against random
     partners exceeds ``factor`` x the median, try ``tries`` random orientations and keep the best (in place).
     Returns how many particles moved."""
@@ -133,8 +151,12 @@ def _reseed_outliers(q: torch.Tensor, source: PairDistance, g: torch.Generator, 
     with torch.no_grad():
         qn = q / q.norm(dim=1, keepdim=True).clamp(min=1e-8)
         idx = torch.arange(n, device=dev)
-        part = torch.randint(0, n - 1, (n, m), generator=g).to(dev)
-        part = part + (part >= idx[:, None]).long()
+        if nbr is not None:  # trusted partners: the neighbour graph
+            part = nbr
+            m = part.shape[1]
+        else:
+            part = torch.randint(0, n - 1, (n, m), generator=g).to(dev)
+            part = part + (part >= idx[:, None]).long()
         target = source(idx[:, None].expand(n, m).reshape(-1), part.reshape(-1)).reshape(n, m)
         res = torch.mean((quat_pair_distance(qn[:, None, :], qn[part]) - target) ** 2, dim=1)
         bad = torch.nonzero(res > factor * torch.median(res).clamp(min=1e-6)).flatten()
@@ -160,13 +182,19 @@ class RecoverResult:
 
 def recover_orientations(source: PairDistance, *, steps: int = 3000, batch_pairs: int = 4096, lr: float = 0.05,
                          seed: int = 0, report_every: int = 50, q_true=None, init=None, candidates: int | None = None,
-                         explore: float = 0.4, reseed: bool = True,
-                         device=None) -> Iterator[Snapshot]:
+                         explore: float = 0.4, reseed: bool = True, neighbours: int | None = None,
+                         far_weight: float = 0.1, device=None) -> Iterator[Snapshot]:
     """Job: recover ``source.n`` orientations from pairwise target distances.
 
     The problem has local minima (parts of the set folded into a mirrored arrangement), so ``candidates``
     independent random starts are optimised together (one batched tensor) for the first ``explore`` fraction of
     the steps; the one with the lowest loss on a fixed set of pairs (no truth used) is kept and refined.
+
+    With ``neighbours`` = k > 0 (default: the source's ``default_neighbours``, 0 for all built-in sources), half of each batch of pairs comes from a kNN graph built on the predicted
+    distances (small predicted distances are the reliable ones) and half from random pairs whose loss is
+    weighted by ``far_weight`` (they keep the global arrangement):
+
+        L = mean_kNN (d(q_i, q_j) - d_ij)^2 + far_weight * mean_random (d(q_i, q_j) - d_ij)^2.
 
     Particles left in a wrong local minimum (large residual against their partners) are re-seeded at the best of
     many random orientations a few times during refinement (``reseed``).
@@ -197,7 +225,29 @@ def recover_orientations(source: PairDistance, *, steps: int = 3000, batch_pairs
         j = torch.randint(0, n - 1, (m,), generator=g)
         return i.to(device), (j + (j >= i).long()).to(device)  # never a pair with itself
 
-    ei, ej = pairs(min(20000, 8 * batch_pairs))
+    k_nbr = int(source.default_neighbours if neighbours is None else neighbours)
+    nbr = source.neighbours(k_nbr) if k_nbr > 0 and n > 2 else None
+    if nbr is not None:
+        nbr = nbr.to(device)
+        n_near = batch_pairs // 2
+        wf = float(far_weight)
+        g_i = torch.arange(n, device=device)[:, None].expand_as(nbr).reshape(-1)
+        g_j = nbr.reshape(-1)
+    else:
+        n_near, wf = 0, 1.0
+
+    def batch(m):
+        """Pairs (i, j) and per-pair weights (mean over each part)."""
+        if n_near == 0:
+            i, j = pairs(m)
+            return i, j, torch.full((m,), 1.0 / m, device=device)
+        e = torch.randint(0, len(g_i), (n_near,), generator=g).to(device)
+        i2, j2 = pairs(m - n_near)
+        w = torch.cat([torch.full((n_near,), 1.0 / n_near, device=device),
+                       torch.full((m - n_near,), wf / max(1, m - n_near), device=device)])
+        return torch.cat([g_i[e], i2]), torch.cat([g_j[e], j2]), w
+
+    ei, ej, ew = batch(min(20000, 8 * batch_pairs))
     with torch.no_grad():
         eval_target = source(ei, ej)
     with torch.enable_grad():
@@ -212,18 +262,18 @@ def recover_orientations(source: PairDistance, *, steps: int = 3000, batch_pairs
         best = 0
         prev_transform = None
         for step in range(1, steps + 1):
-            i, j = pairs(batch_pairs)
+            i, j, w = batch(batch_pairs)
             with torch.no_grad():
                 target = source(i, j)
             qn = q / q.norm(dim=-1, keepdim=True).clamp(min=1e-8)
-            per = torch.mean((quat_pair_distance(qn[:, i], qn[:, j]) - target) ** 2, dim=1)
+            per = torch.sum(w * (quat_pair_distance(qn[:, i], qn[:, j]) - target) ** 2, dim=1)
             loss = per.sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             if step in reseed_at and q.shape[0] == 1:
-                if _reseed_outliers(q.data[0], source, g) > 0:
+                if _reseed_outliers(q.data[0], source, g, nbr=nbr) > 0:
                     opt = torch.optim.Adam([q], lr=sched.get_last_lr()[0])
                     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.01)
                     for group in opt.param_groups:
@@ -232,7 +282,7 @@ def recover_orientations(source: PairDistance, *, steps: int = 3000, batch_pairs
             if step == explore_end and q.shape[0] > 1:
                 with torch.no_grad():
                     qn = q / q.norm(dim=-1, keepdim=True).clamp(min=1e-8)
-                    ev = torch.mean((quat_pair_distance(qn[:, ei], qn[:, ej]) - eval_target) ** 2, dim=1)
+                    ev = torch.sum(ew * (quat_pair_distance(qn[:, ei], qn[:, ej]) - eval_target) ** 2, dim=1)
                     best = int(torch.argmin(ev))
                 q = torch.nn.Parameter(q.detach()[best:best + 1].clone())
                 opt = torch.optim.Adam([q], lr=sched.get_last_lr()[0])

@@ -1,7 +1,12 @@
 """Distance learning (the seed's first step): a Siamese network that maps each projection to an embedding so that
 the Euclidean distance of two embeddings predicts the angular distance of their orientations,
 
-    d_hat(x_i, x_j) = || f(x_i) - f(x_j) ||,    loss = mean over pairs ( d_hat - 2 arccos |<q_i, q_j>| )^2.
+    d_hat(x_i, x_j) = || f(x_i) - f(x_j) ||,    loss = sum_ij w_ij ( d_hat - t_ij )^2 / sum_ij w_ij,
+    t_ij = 2 arccos |<q_i, q_j>|,   w_ij = 1 / (c + t_ij).
+
+Recovery needs precise small distances most (it trusts nearest neighbours), so a batch is made of groups: an
+anchor and ``group - 1`` images drawn among its nearest orientations, and small true distances weigh more.
+The network keeps the in-plane information (no global pooling): distances are between full orientations.
 
 Unlike the seed (which ran the network on every pair), each step embeds a mini-batch of B images once and uses
 all B (B - 1) / 2 pairs among them, so a step costs B forward passes for B^2 / 2 pairs.  After training, recovery
@@ -28,14 +33,17 @@ from cryogui.errors import InputError
 class SiameseConfig:
     size: int = 32  # images are resampled to size x size (Fourier crop / pad)
     embed_dim: int = 32
-    width: int = 32
-    steps: int = 2000
+    width: int = 16
+    steps: int = 800
     batch: int = 96  # images per step (all pairs among them are used)
     lr: float = 2e-3
     weight_decay: float = 1e-5
     val_fraction: float = 0.1
     seed: int = 0
     report_every: int = 50
+    group: int = 4  # each batch is batch // group anchors, each with group - 1 of its orientation neighbours
+    neighbours: int = 24  # the anchors' neighbours are drawn from their this-many nearest orientations
+    small_weight: float = 0.3  # pair weight 1 / (small_weight + true angle): small distances count more
 
 
 class EmbeddingNet(nn.Module):
@@ -75,6 +83,34 @@ def prepare_images(images, size: int) -> torch.Tensor:
 
 def _pair_angles(q: torch.Tensor) -> torch.Tensor:
     return 2.0 * torch.arccos(torch.abs(q @ q.T).clamp(max=1.0))
+
+
+def _orientation_neighbours(q: torch.Tensor, k: int, chunk: int = 1024) -> np.ndarray:
+    """``(n, k)`` indices of each orientation's ``k`` nearest others (largest |<q_i, q_j>|)."""
+    if k < 1:
+        return np.zeros((len(q), 0), dtype=np.int64)
+    out = []
+    for s in range(0, len(q), chunk):
+        dot = torch.abs(q[s:s + chunk] @ q.T)
+        r = torch.arange(s, min(s + chunk, len(q)), device=q.device)
+        dot[r - s, r] = -1.0
+        out.append(torch.topk(dot, k, dim=1).indices.cpu().numpy())
+    return np.concatenate(out)
+
+
+def _batch_indices(rng: np.random.Generator, knn: np.ndarray, n: int, n_anchor: int, group: int,
+                   bsz: int) -> np.ndarray:
+    """Positions (into the training set) of one batch: anchors plus neighbours of each, topped up at random."""
+    anchors = rng.choice(n, size=n_anchor, replace=False)
+    parts = [anchors]
+    if group > 1 and knn.shape[1] > 0:
+        pick = rng.integers(0, knn.shape[1], size=(n_anchor, group - 1))
+        parts.append(knn[anchors[:, None], pick].ravel())
+    idx = np.concatenate(parts)
+    if len(idx) < bsz:
+        parts.append(rng.choice(n, size=bsz - len(idx), replace=True))
+        idx = np.concatenate(parts)
+    return idx
 
 
 @dataclass
@@ -130,16 +166,22 @@ def train_siamese(images, quats, cfg: SiameseConfig = SiameseConfig(), device=No
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
     bsz = min(cfg.batch, len(tr))
+    group = max(1, min(int(cfg.group), bsz))
+    n_anchor = max(1, bsz // group)
+    knn = _orientation_neighbours(q[torch.as_tensor(tr, device=device)], min(cfg.neighbours, len(tr) - 1))
     losses, val_losses = [], []
     with torch.enable_grad():
         for step in range(1, cfg.steps + 1):
             model.train()
-            idx = torch.as_tensor(rng.choice(tr, size=bsz, replace=False), device=device)
+            idx = torch.as_tensor(tr[_batch_indices(rng, knn, len(tr), n_anchor, group, bsz)], device=device)
+            m = len(idx)
             e = model(x[idx])  # each image embedded once
-            ib = torch.triu_indices(bsz, bsz, 1, device=device)
-            d = torch.linalg.vector_norm(e[ib[0]] - e[ib[1]] + 1e-9, dim=-1)
+            ib = torch.triu_indices(m, m, 1, device=device)
             t = _pair_angles(q[idx])[ib[0], ib[1]]
-            loss = torch.mean((d - t) ** 2)
+            keep = idx[ib[0]] != idx[ib[1]]
+            d = torch.linalg.vector_norm(e[ib[0]] - e[ib[1]] + 1e-9, dim=-1)
+            w = keep.float() / (cfg.small_weight + t)
+            loss = torch.sum(w * (d - t) ** 2) / w.sum().clamp(min=1e-9)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
