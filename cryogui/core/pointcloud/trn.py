@@ -17,7 +17,8 @@ Modes
   winner's, at the level of float32 rounding) are skipped, so only the K = ceil(lambda ln 1e7) + 1 nearest ranks are
   computed.  Samples are processed in blocks, with the exact sequential result: a block is cut before the first
   sample whose K nearest points were already moved by an earlier sample of the block, or into whose K nearest a
-  moved point would enter (CUDA).  On CPU, windows of 512 samples run in rounds over a sliding list of pending
+  moved point would enter (CUDA).  On CPU, a compiled loop applies the samples one by one
+  (:mod:`cryogui.core.pointcloud.trn_kernel`, numba).  Where numba cannot load, windows of 512 samples run in rounds over a sliding list of pending
   samples: a sample whose K-ball meets no earlier pending sample's ball is applied in the current round (disjoint
   balls: disjoint moves, unchanged neighbours), and a sample that overtakes a blocked one is checked against that one's
   final ball (on failure the window is restored and replayed in blocks).  The K nearest come from
@@ -42,6 +43,7 @@ import torch
 
 from cryogui.core.device import get_device
 from cryogui.core.jobs import Snapshot, freeze
+from cryogui.core.pointcloud import trn_kernel
 from cryogui.core.pointcloud.density import Density
 from cryogui.core.pointcloud.energy import energy as cloud_energy
 from cryogui.core.pointcloud.result import PointCloudResult
@@ -416,6 +418,7 @@ def run_trn(density: Density, n_points: int, *, steps: int | None = None, eps0: 
     samples = None
     s_base = 0
     cpu_exact = None
+    compiled = False
     sched = sched_base = s_np = None
     if mode == "exact" and dev.type == "cpu":
         pad = np.asarray(density.spacing, dtype=np.float64)
@@ -425,7 +428,9 @@ def run_trn(density: Density, n_points: int, *, steps: int | None = None, eps0: 
             lo = np.minimum(lo, given.min(0) - shift)
             hi = np.maximum(hi, given.max(0) - shift)
         lo, hi = np.minimum(lo, start.min(0) - shift), np.maximum(hi, start.max(0) - shift)
-        cpu_exact = _ExactCPU(P.numpy(), lo, hi, max(n_ranks(lam0, n), n_ranks(lamf, n)))
+        cpu_exact = None if trn_kernel.AVAILABLE else \
+            _ExactCPU(P.numpy(), lo, hi, max(n_ranks(lam0, n), n_ranks(lamf, n)))
+        compiled = trn_kernel.AVAILABLE
     while t < steps:
         if samples is None or t - s_base >= len(samples):
             s_base = t
@@ -433,9 +438,16 @@ def run_trn(density: Density, n_points: int, *, steps: int | None = None, eps0: 
             chunk = density.sample(m, rng) if given is None else given[t:t + m]
             samples = torch.as_tensor(chunk - shift, dtype=dtype, device=dev)
         avail = s_base + len(samples) - t
-        size = min(_WINDOW if cpu_exact is not None else block if mode == "exact" else batch, avail,
+        size = min(_WINDOW if (cpu_exact is not None or compiled) else block if mode == "exact" else batch, avail,
                    next_report - t)
-        if cpu_exact is not None:  # numpy all the way: a few microseconds per block matter here
+        if compiled:  # the compiled sequential loop (trn_kernel): the seed's update, sample by sample
+            if sched is None or t - s_base >= len(sched[0]) or sched_base != s_base:
+                e_all, l_all = trn_schedule(np.arange(s_base, s_base + len(samples)), steps, eps0, epsf, lam0, lamf)
+                sched, sched_base, s_np = (e_all, l_all), s_base, samples.numpy()
+            a = t - s_base
+            trn_kernel.apply_exact(P.numpy(), s_np[a:a + size], sched[0][a:a + size], sched[1][a:a + size], _TOL)
+            done = size
+        elif cpu_exact is not None:  # numpy all the way: a few microseconds per block matter here
             if sched is None or t - s_base >= len(sched[0]) or sched_base != s_base:
                 e_all, l_all = trn_schedule(np.arange(s_base, s_base + len(samples)), steps, eps0, epsf, lam0, lamf)
                 sched, sched_base, s_np = (e_all, l_all), s_base, samples.numpy()
@@ -448,7 +460,7 @@ def run_trn(density: Density, n_points: int, *, steps: int | None = None, eps0: 
             lam_t = (lam0 * (lamf / lam0) ** ts).to(dtype)
             S = samples[t - s_base:t - s_base + size]
         if mode == "exact":
-            if cpu_exact is None:
+            if cpu_exact is None and not compiled:
                 done = _exact_block(P, S, eps_t, lam_t, block)
             if done == size and size == block:
                 block = min(1024, block * 2)
