@@ -3,12 +3,26 @@ and a running method recorded as a GIF."""
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
 
 pytestmark = pytest.mark.gui
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _own_home(tmp_path_factory):
+    """Settings, autosaves and logs of these tests go to a folder of their own, not the user's."""
+    old = os.environ.get("CRYOGUI_HOME")
+    os.environ["CRYOGUI_HOME"] = str(tmp_path_factory.mktemp("home"))
+    yield
+    if old is None:
+        os.environ.pop("CRYOGUI_HOME", None)
+    else:
+        os.environ["CRYOGUI_HOME"] = old
+
 
 PANEL_IDS = ("picking", "pointcloud", "gaussfit", "motion", "poses")
 
@@ -129,13 +143,18 @@ def test_too_small_width_is_refused_with_a_message(window, tmp_path):
 def test_record_a_running_method_as_gif(window, tmp_path, qtbot):
     import imageio.v2 as imageio
 
-    from cryogui.app.smoke import smoke_job
     from cryogui.views.figure_export import Recorder
 
     window.docks["pointcloud"].raise_()
     panel = window.panels["pointcloud"]
-    handle = smoke_job(window, "pointcloud")
-    handle.pause()
+    panel.source_box.setCurrentIndex(0)
+    panel.n_points.setValue(50)
+    panel.cvt_iters.setValue(5)
+    panel.use["trn"].setChecked(False)
+    panel.step_btn.click()  # starts CVT paused after its first snapshot
+    panel.use["trn"].setChecked(True)
+    handle = window.jobs.get("pointcloud.cvt")
+    qtbot.waitUntil(lambda: handle.state == "paused", timeout=20_000)
     rec = Recorder(panel, tmp_path / "run.gif", fps=20, width=400, handle=handle)
     saved = []
     rec.saved.connect(saved.append)

@@ -3,9 +3,24 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 pytestmark = pytest.mark.gui
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _own_home(tmp_path_factory):
+    """Settings, autosaves and logs of these tests go to a folder of their own, not the user's."""
+    old = os.environ.get("CRYOGUI_HOME")
+    os.environ["CRYOGUI_HOME"] = str(tmp_path_factory.mktemp("home"))
+    yield
+    if old is None:
+        os.environ.pop("CRYOGUI_HOME", None)
+    else:
+        os.environ["CRYOGUI_HOME"] = old
+
 
 PANEL_IDS = ("picking", "pointcloud", "gaussfit", "motion", "poses")
 

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
 
 pytestmark = pytest.mark.gui
 
-SMALL = {"points": 40, "trn_steps": 60, "cvt_iters": 8, "gauss_n": 20, "gauss_iters": 10, "motion_n": 60, "recover_steps": 60}
+
+@pytest.fixture(scope="module", autouse=True)
+def _own_home(tmp_path_factory):
+    """Settings, autosaves and logs of these tests go to a folder of their own, not the user's."""
+    old = os.environ.get("CRYOGUI_HOME")
+    os.environ["CRYOGUI_HOME"] = str(tmp_path_factory.mktemp("home"))
+    yield
+    if old is None:
+        os.environ.pop("CRYOGUI_HOME", None)
+    else:
+        os.environ["CRYOGUI_HOME"] = old
+
+
+SMALL = {"points": 40, "trn_steps": 60, "cvt_iters": 8, "gauss_n": 20, "gauss_iters": 10, "motion_n": 60,
+         "recover_steps": 60}
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +38,9 @@ def small_demo(tmp_path_factory):
     return out
 
 
-@pytest.fixture
-def window(qtbot):
+@pytest.fixture(scope="module")
+def window():
+    """One window for the module: the end-to-end test starts it empty, the dialog test reuses what it loaded."""
     import pyqtgraph as pg
 
     from cryogui.app.application import build_window, make_app
@@ -32,7 +48,6 @@ def window(qtbot):
     pg.setConfigOptions(imageAxisOrder="row-major")
     make_app()
     w = build_window()
-    qtbot.addWidget(w)
     w.show()
     # the panel's own demo start simulates 800 particles; the tour's step loads a small set instead
     w.panels["motion"].load_demo = lambda d: None
@@ -40,6 +55,7 @@ def window(qtbot):
     for p in w.panels.values():
         p.shutdown()
     w.jobs.shutdown(5000)
+    w.close()
 
 
 def test_every_tour_step_runs_and_its_check_passes(window, small_demo, qtbot):
@@ -83,8 +99,9 @@ def test_tour_dialog_navigates_frames_the_control_and_runs_a_step(window, small_
     qtbot.waitUntil(view.isVisible, timeout=5000)
     assert view.counter.text() == f"Step 1 of {len(window.tour.steps)}"
     assert not view.back_btn.isEnabled()
-    view.run_btn.click()  # load the demo data
+    view.run_btn.click()  # load the demo data (already there from the test above: nothing to do)
     qtbot.waitUntil(lambda: window.tour.check(0), timeout=30_000)
+    window.jobs.cancel_all()
     assert "&#10004;" in view.result.text() or "\u2714" in view.result.text() or view.refresh_check()
     view.next_btn.click()
     assert view.index == 1 and "Picking" in view.title.text()

@@ -21,7 +21,8 @@ from cryogui.views.tour import TourView, flash
 
 log = logging.getLogger("cryogui.app")
 
-DEFAULT_SIZES = {"points": 200, "trn_steps": 0, "cvt_iters": 50, "gauss_n": 150, "gauss_iters": 150, "motion_n": 300, "recover_steps": 600}
+DEFAULT_SIZES = {"points": 200, "trn_steps": 0, "cvt_iters": 50,
+                 "gauss_n": 150, "gauss_iters": 150, "motion_n": 300, "recover_steps": 600}
 
 
 @dataclass

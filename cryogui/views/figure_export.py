@@ -51,9 +51,10 @@ def _plot_name(item, widget: QWidget, index: int) -> str:
     title = ""
     if isinstance(item, pg.PlotItem) and item.titleLabel is not None:
         title = item.titleLabel.text
-    if not title and isinstance(item, pg.PlotItem):
-        axis = item.getAxis("left")
-        title = axis.labelText if axis is not None and axis.isVisible() else ""
+    for side in ("left", "bottom"):  # untitled plots are named after their axes
+        if not title and isinstance(item, pg.PlotItem):
+            axis = item.getAxis(side)
+            title = axis.labelText if axis is not None and axis.isVisible() else ""
     base = _slug(title) or _slug(widget.objectName()) or type(widget).__name__.lower()
     return f"{base}_{index}"
 
@@ -295,6 +296,8 @@ class Recorder(QObject):
         self.active = True
         self._capture()
         self._timer.start()
+        if self.handle is not None and not self.handle.is_active:  # it finished before we were told
+            QTimer.singleShot(0, self.stop)
 
     def grab_frame(self) -> None:
         """One frame (the timer's slot); stops the recording at ``max_frames``."""
