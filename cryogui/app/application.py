@@ -110,8 +110,10 @@ def _smoke_step(window, app, pending: list, results: dict, deadline_s: float = 1
         return
     panel = pending.pop(0)
     window.docks[panel.panel_id].raise_()
+    from cryogui.app.smoke import smoke_job
+
     try:
-        handle = panel.smoke_job()
+        handle = smoke_job(window, panel.panel_id)
     except Exception as exc:  # noqa: BLE001 - reported as the panel's result
         results[panel.panel_id] = f"failed to start: {exc}"
         QTimer.singleShot(0, lambda: _smoke_step(window, app, pending, results, deadline_s))
@@ -147,6 +149,11 @@ def run_gui(argv: list[str]) -> int:
 
     app = make_app()
     window = build_window()
+    from cryogui.app.figures import install_figures
+    from cryogui.app.tour import install_tour
+
+    install_tour(window, args.demo_dir or default_demo_dir())
+    install_figures(window)
     window.show()
     restored = False
     if not args.smoke_test and args.screenshot is None:
@@ -177,6 +184,6 @@ def run_gui(argv: list[str]) -> int:
     if args.smoke_test:
         for pid, state in results.items():
             print(f"smoke test: {pid}: {state}")
-        ok = results and all(state in ("done", "no job") for state in results.values())
+        ok = len(results) == len(window.panels) and all(state == "done" for state in results.values())
         return 0 if ok and code == 0 else 1
     return int(code)

@@ -49,13 +49,6 @@ class PanelBase(QWidget):
         """A file the user opened from the File menu; return True if this panel took it."""
         return False
 
-    def smoke_job(self):
-        """Start a tiny real job of this panel's method on the loaded (demo) data and return its JobHandle.
-
-        Used by ``cryogui --smoke-test`` (the packaged app's self-check).  None when the panel has nothing loaded.
-        """
-        return None
-
     def shutdown(self) -> None:
         """Cancel this panel's jobs (the window is closing)."""
         for handle in self.ctx.jobs.active():
