@@ -160,6 +160,7 @@ def test_record_a_running_method_as_gif(window, tmp_path, qtbot):
     rec.saved.connect(saved.append)
     rec.start()
     qtbot.wait(200)
+    handle.set_delay(0.25)  # teaching speed: the run lasts over a second whatever the machine's load
     handle.resume()
     qtbot.waitUntil(lambda: bool(saved), timeout=30_000)
     assert handle.state == "done"
