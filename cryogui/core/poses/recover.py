@@ -13,6 +13,8 @@ up to a global rotation and a mirror: compare with :func:`cryogui.core.poses.ali
 
 from __future__ import annotations
 
+import abc
+
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -31,7 +33,7 @@ def quat_pair_distance(qi: torch.Tensor, qj: torch.Tensor, eps: float = 1e-6) ->
     return 2.0 * torch.arccos(dot)
 
 
-class PairDistance:
+class PairDistance(abc.ABC):
     """Target distance (radians) for index pairs; subclasses hold what they need on ``device``."""
 
     name = "pairs"
@@ -42,8 +44,9 @@ class PairDistance:
         """``(n, k)`` indices of each particle's ``k`` nearest others by this distance (None: not supported)."""
         return None
 
-    def __call__(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def __call__(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        """Distances in radians for the index pairs ``(i, j)``."""
 
     def to(self, device) -> "PairDistance":
         return self
