@@ -207,3 +207,35 @@ def test_export_dialog_writes_the_ticked_views(window, tmp_path, qtbot):
     assert {p.name for p in files} == {f"gaussfit_{first}.png", f"gaussfit_{first}.svg"}
     assert _png_size(tmp_path / f"gaussfit_{first}.png")[0] == 1000
     dlg.close()
+
+
+def test_record_a_running_method_as_mp4(window, tmp_path, qtbot):
+    import imageio.v2 as imageio
+
+    from cryogui.views.figure_export import Recorder, ffmpeg_available
+
+    assert ffmpeg_available()  # imageio-ffmpeg is a dependency
+    window.docks["pointcloud"].raise_()
+    panel = window.panels["pointcloud"]
+    panel.source_box.setCurrentIndex(0)
+    panel.n_points.setValue(50)
+    panel.cvt_iters.setValue(5)
+    panel.use["trn"].setChecked(False)
+    panel.step_btn.click()  # starts CVT paused after its first snapshot
+    panel.use["trn"].setChecked(True)
+    handle = window.jobs.get("pointcloud.cvt")
+    qtbot.waitUntil(lambda: handle.state == "paused", timeout=20_000)
+    rec = Recorder(panel, tmp_path / "run.mp4", fps=20, width=400, handle=handle)
+    saved = []
+    rec.saved.connect(saved.append)
+    rec.start()
+    qtbot.wait(200)
+    handle.set_delay(0.25)
+    handle.resume()
+    qtbot.waitUntil(lambda: bool(saved), timeout=60_000)
+    reader = imageio.get_reader(saved[0])
+    frames = [f for f in reader]
+    reader.close()
+    assert len(frames) >= 3
+    assert abs(frames[0].shape[1] - 400) <= 16  # codecs round the width to a multiple of 16
+    assert not np.array_equal(frames[0], frames[-1])
