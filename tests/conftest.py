@@ -3,12 +3,16 @@ checkout has no ../shared)."""
 
 from __future__ import annotations
 
+import logging
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("CRYOGUI_THREADS", "2")
+# settings, logs, journals and autosaves of every test (module-scoped windows too) go to a private home
+os.environ["CRYOGUI_HOME"] = tempfile.mkdtemp(prefix="cryogui-test-home-")
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CRYOGUI_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
@@ -20,10 +24,46 @@ def shared_data() -> Path:
     return SHARED
 
 
-@pytest.fixture(autouse=True)
-def _isolated_user_dirs(tmp_path_factory, monkeypatch):
-    """Settings, logs and journals go to a temporary home, never the developer's own."""
-    home = tmp_path_factory.getbasetemp() / "home"
-    home.mkdir(exist_ok=True)
-    monkeypatch.setenv("CRYOGUI_HOME", str(home))
-    yield
+@pytest.fixture
+def open_panel(qtbot, tmp_path):
+    """``open_panel(PanelClass, size)``: a panel on its own, with a job manager, a session and settings of its own.
+
+    Errors the panel reports (dialogs) are collected in ``panel.errors``; jobs are shut down afterwards.
+    """
+    from cryogui.models.session import Session
+    from cryogui.models.settings import Settings
+    from cryogui.views.base import AppContext
+    from cryogui.workers.jobs import JobManager
+
+    opened = []
+
+    def make(cls, size=(1300, 900)):
+        errors: list = []
+        jobs = JobManager(error_reporter=lambda t, m, d: errors.append(m))
+        ctx = AppContext(jobs=jobs, session=Session(), settings=Settings(tmp_path / "settings.json"),
+                         log=logging.getLogger("test"), show_error=lambda t, m, d="": errors.append(m),
+                         status=lambda s: None)
+        panel = cls(ctx)
+        panel.errors = errors
+        panel.jobs = jobs
+        qtbot.addWidget(panel)
+        panel.resize(*size)
+        panel.show()
+        qtbot.waitExposed(panel)
+        opened.append(panel)
+        return panel
+
+    yield make
+    for panel in opened:
+        panel.shutdown()
+        panel.jobs.shutdown(5000)
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory):
+    """One small demo data set per test session (the tour, figure and smoke-job tests share it)."""
+    from cryogui.demo import write_demo
+
+    out = tmp_path_factory.mktemp("small_demo")
+    write_demo(out, n_micrographs=1, n_particles=40, micrograph_size=512)
+    return out

@@ -4,7 +4,6 @@ fit (validation loss, image strip), live learning rate, pause/resume/cancel.  Ne
 from __future__ import annotations
 
 import json
-import logging
 
 import pandas as pd
 import pyqtgraph as pg
@@ -22,27 +21,10 @@ pg.setConfigOptions(imageAxisOrder="row-major")
 
 
 @pytest.fixture
-def panel(qtbot, tmp_path):
-    from cryogui.models.session import Session
-    from cryogui.models.settings import Settings
-    from cryogui.views.base import AppContext
+def panel(open_panel):
     from cryogui.views.gaussfit import GaussianFitPanel
-    from cryogui.workers.jobs import JobManager
 
-    errors: list = []
-    jobs = JobManager(error_reporter=lambda t, m, d: errors.append(m))
-    ctx = AppContext(jobs=jobs, session=Session(), settings=Settings(tmp_path / "settings.json"),
-                     log=logging.getLogger("test"), show_error=lambda t, m, d="": errors.append(m),
-                     status=lambda s: None)
-    p = GaussianFitPanel(ctx)
-    p.errors = errors
-    qtbot.addWidget(p)
-    p.resize(1300, 900)
-    p.show()
-    qtbot.waitExposed(p)
-    yield p
-    p.shutdown()
-    jobs.shutdown(5000)
+    return open_panel(GaussianFitPanel, (1300, 900))
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ Needs Xvfb for the vispy view (``make test`` provides it)."""
 
 from __future__ import annotations
 
-import logging
 
 import numpy as np
 import pyqtgraph as pg
@@ -28,27 +27,10 @@ def simset(tmp_path_factory):
 
 
 @pytest.fixture
-def panel(qtbot, tmp_path):
-    from cryogui.models.session import Session
-    from cryogui.models.settings import Settings
-    from cryogui.views.base import AppContext
+def panel(open_panel):
     from cryogui.views.motion import EigenMotionPanel
-    from cryogui.workers.jobs import JobManager
 
-    errors: list = []
-    jobs = JobManager(error_reporter=lambda t, m, d: errors.append(m))
-    ctx = AppContext(jobs=jobs, session=Session(), settings=Settings(tmp_path / "settings.json"),
-                     log=logging.getLogger("test"), show_error=lambda t, m, d="": errors.append(m),
-                     status=lambda s: None)
-    p = EigenMotionPanel(ctx)
-    p.errors = errors
-    qtbot.addWidget(p)
-    p.resize(1400, 900)
-    p.show()
-    qtbot.waitExposed(p)
-    yield p
-    p.shutdown()
-    jobs.shutdown(5000)
+    return open_panel(EigenMotionPanel, (1400, 900))
 
 
 def test_run_slider_histogram_export_reconstruct(panel, qtbot, simset, tmp_path):

@@ -3,7 +3,6 @@ journal recovery."""
 
 from __future__ import annotations
 
-import logging
 
 import numpy as np
 import pyqtgraph as pg
@@ -27,25 +26,10 @@ def sim_dir(tmp_path_factory):
     return d
 
 
-def _make_panel(qtbot, tmp_path):
-    from cryogui.models.session import Session
-    from cryogui.models.settings import Settings
-    from cryogui.views.base import AppContext
+def _make_panel(open_panel, qtbot):
     from cryogui.views.picking import PickingPanel
-    from cryogui.workers.jobs import JobManager
 
-    errors: list = []
-    jobs = JobManager(error_reporter=lambda t, m, d: errors.append(m))
-    ctx = AppContext(jobs=jobs, session=Session(), settings=Settings(tmp_path / "settings.json"),
-                     log=logging.getLogger("test"), show_error=lambda t, m, d="": errors.append(m),
-                     status=lambda s: None)
-    p = PickingPanel(ctx)
-    p.errors = errors
-    p.jobs = jobs
-    qtbot.addWidget(p)
-    p.resize(1200, 800)
-    p.show()
-    qtbot.waitExposed(p)
+    p = open_panel(PickingPanel, (1200, 800))
     p.activateWindow()
     p.view.setFocus()
     qtbot.waitUntil(p.isActiveWindow, timeout=3000)
@@ -53,8 +37,8 @@ def _make_panel(qtbot, tmp_path):
 
 
 @pytest.fixture
-def panel(qtbot, tmp_path, sim_dir):
-    p = _make_panel(qtbot, tmp_path)
+def panel(qtbot, open_panel, sim_dir):
+    p = _make_panel(open_panel, qtbot)
     p.add_micrographs(sorted((sim_dir / "micrographs").glob("*.mrc")))
     p.store.set_picks(p.current, {"x": [100.0, 200.0, 300.0], "y": [100.0, 150.0, 300.0],
                                   "score": [0.9, 0.7, 0.2], "diameter": [40.0, 40.0, 40.0]})
@@ -213,8 +197,8 @@ def test_export_import_all_formats(qtbot, panel, tmp_path):
 
 
 @pytest.mark.shared_data
-def test_real_micrograph_with_relion_picks(qtbot, tmp_path, shared_data):
-    p = _make_panel(qtbot, tmp_path)
+def test_real_micrograph_with_relion_picks(qtbot, open_panel, shared_data):
+    p = _make_panel(open_panel, qtbot)
     try:
         assert p.open_path(shared_data / "micrographs" / "Ucsf_stack_1142_DW.mrc", "micrograph")
         assert p.open_path(shared_data / "micrographs" / "Ucsf_stack_1142_DW_autopick.star", "coords")
@@ -265,7 +249,7 @@ def test_autopick_job_current(qtbot, panel):
     assert panel.store.count(panel.current) == 3
 
 
-def test_journal_recovery_offer(qtbot, tmp_path):
+def test_journal_recovery_offer(qtbot, tmp_path, open_panel):
     from cryogui.models.picks import PickStore, new_journal_path
 
     j = new_journal_path().with_name("picks-crashed-1.jsonl")
@@ -278,7 +262,7 @@ def test_journal_recovery_offer(qtbot, tmp_path):
     dead = subprocess.Popen(["true"])
     dead.wait()
     j.write_text(j.read_text().replace(f'"pid":{os.getpid()}', f'"pid":{dead.pid}'))
-    p = _make_panel(qtbot, tmp_path)
+    p = _make_panel(open_panel, qtbot)
     try:
         assert p.banner.isVisible() and "3 picks" in p.banner_label.text()
         qtbot.mouseClick(p.restore_btn, Qt.LeftButton)

@@ -3,7 +3,6 @@ Voronoi cells and the energy curves, step/cancel, export.  Needs Xvfb for the 3D
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -19,27 +18,10 @@ pg.setConfigOptions(imageAxisOrder="row-major")
 
 
 @pytest.fixture
-def panel(qtbot, tmp_path):
-    from cryogui.models.session import Session
-    from cryogui.models.settings import Settings
-    from cryogui.views.base import AppContext
+def panel(open_panel):
     from cryogui.views.pointcloud import PointCloudPanel
-    from cryogui.workers.jobs import JobManager
 
-    errors: list = []
-    jobs = JobManager(error_reporter=lambda t, m, d: errors.append(m))
-    ctx = AppContext(jobs=jobs, session=Session(), settings=Settings(tmp_path / "settings.json"),
-                     log=logging.getLogger("test"), show_error=lambda t, m, d="": errors.append(m),
-                     status=lambda s: None)
-    p = PointCloudPanel(ctx)
-    p.errors = errors
-    qtbot.addWidget(p)
-    p.resize(1200, 800)
-    p.show()
-    qtbot.waitExposed(p)
-    yield p
-    p.shutdown()
-    jobs.shutdown(5000)
+    return open_panel(PointCloudPanel, (1200, 800))
 
 
 def _wait_done(qtbot, panel, methods, timeout=60_000):

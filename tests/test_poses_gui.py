@@ -3,7 +3,6 @@ recover orientations (exact distances), see the error after alignment, export ST
 
 from __future__ import annotations
 
-import logging
 
 import numpy as np
 import pyqtgraph as pg
@@ -26,27 +25,10 @@ def _one_torch_thread():
 
 
 @pytest.fixture
-def panel(qtbot, tmp_path):
-    from cryogui.models.session import Session
-    from cryogui.models.settings import Settings
-    from cryogui.views.base import AppContext
+def panel(open_panel):
     from cryogui.views.poses import PosesPanel
-    from cryogui.workers.jobs import JobManager
 
-    errors: list = []
-    jobs = JobManager(error_reporter=lambda t, m, d: errors.append(m))
-    ctx = AppContext(jobs=jobs, session=Session(), settings=Settings(tmp_path / "settings.json"),
-                     log=logging.getLogger("test"), show_error=lambda t, m, d="": errors.append(m),
-                     status=lambda s: None)
-    p = PosesPanel(ctx)
-    p.errors = errors
-    qtbot.addWidget(p)
-    p.resize(1400, 900)
-    p.show()
-    qtbot.waitExposed(p)
-    yield p
-    p.shutdown()
-    jobs.shutdown(5000)
+    return open_panel(PosesPanel, (1400, 900))
 
 
 def _idle(qtbot, panel, timeout=60_000):

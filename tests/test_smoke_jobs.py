@@ -3,38 +3,15 @@
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _own_home(tmp_path_factory):
-    """Settings, autosaves and logs of these tests go to a folder of their own, not the user's."""
-    old = os.environ.get("CRYOGUI_HOME")
-    os.environ["CRYOGUI_HOME"] = str(tmp_path_factory.mktemp("home"))
-    yield
-    if old is None:
-        os.environ.pop("CRYOGUI_HOME", None)
-    else:
-        os.environ["CRYOGUI_HOME"] = old
+from cryogui.app.registry import PANELS  # noqa: E402
 
-
-PANEL_IDS = ("picking", "pointcloud", "gaussfit", "motion", "poses")
-
-
-@pytest.fixture(scope="module")
-def small_demo(tmp_path_factory):
-    """One small demo data set per test session (shared by test_tour/test_figures/test_smoke_jobs)."""
-    from cryogui.demo import write_demo
-
-    out = tmp_path_factory.getbasetemp() / "small_demo"
-    if not (out / "written").exists():
-        write_demo(out, n_micrographs=1, n_particles=40, micrograph_size=512)
-        (out / "written").write_text("ok")
-    return out
+PANEL_IDS = tuple(spec.panel_id for spec in PANELS)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
@@ -10,32 +9,8 @@ import pytest
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _own_home(tmp_path_factory):
-    """Settings, autosaves and logs of these tests go to a folder of their own, not the user's."""
-    old = os.environ.get("CRYOGUI_HOME")
-    os.environ["CRYOGUI_HOME"] = str(tmp_path_factory.mktemp("home"))
-    yield
-    if old is None:
-        os.environ.pop("CRYOGUI_HOME", None)
-    else:
-        os.environ["CRYOGUI_HOME"] = old
-
-
 SMALL = {"points": 40, "trn_steps": 60, "cvt_iters": 8, "gauss_n": 20, "gauss_iters": 10, "motion_n": 60,
          "recover_steps": 60}
-
-
-@pytest.fixture(scope="module")
-def small_demo(tmp_path_factory):
-    """One small demo data set per test session (shared by test_tour/test_figures/test_smoke_jobs)."""
-    from cryogui.demo import write_demo
-
-    out = tmp_path_factory.getbasetemp() / "small_demo"
-    if not (out / "written").exists():
-        write_demo(out, n_micrographs=1, n_particles=40, micrograph_size=512)
-        (out / "written").write_text("ok")
-    return out
 
 
 @pytest.fixture(scope="module")
