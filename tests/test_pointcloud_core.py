@@ -210,24 +210,6 @@ def test_fast_batch_kdtree_equals_dense_batch():
     torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
 
 
-def test_exact_block_numpy_equals_torch_block():
-    """The CPU (numpy) and CUDA (torch) exact-block kernels apply the same samples with the same result."""
-    from cryogui.core.pointcloud.trn import _exact_block, _exact_block_numpy
-
-    rng = np.random.default_rng(9)
-    P = rng.normal(size=(400, 3)) * 10
-    S = rng.normal(size=(16, 3)) * 10
-    eps = np.linspace(0.5, 0.45, 16)
-    lam = np.linspace(1.0, 0.95, 16)
-    a = P.copy()
-    b = torch.as_tensor(P.copy())
-    La = _exact_block_numpy(a, S, eps, lam)
-    Lb = _exact_block(b, torch.as_tensor(S), torch.as_tensor(eps), torch.as_tensor(lam), 16)
-    assert La == Lb and 1 <= La <= 16
-    np.testing.assert_allclose(a, b.numpy(), atol=1e-9)
-    assert not np.allclose(a, P)
-
-
 def test_bounded_assignment_equals_full_search_every_iteration():
     """Hamerly's bounds skip voxels but never change the answer: labels equal a brute-force nearest search."""
     from cryogui.core.pointcloud.cvt import BoundedAssignment
@@ -257,67 +239,6 @@ def test_bounded_assignment_equals_full_search_every_iteration():
     assert skipped[-1]
 
 
-def test_exact_cpu_knn_equals_full_sort_with_any_cache():
-    """The bound from cached points only prunes: with a fresh, a stale or a random cache the K nearest (set and
-    order) equal a full sort, and one block moves the points as the dense numpy block does."""
-    from cryogui.core.pointcloud.trn import _exact_block_numpy, _ExactCPU
-
-    rng = np.random.default_rng(11)
-    P = rng.normal(size=(500, 3)) * 10
-    S = rng.normal(size=(12, 3)) * 10
-    truth = ((S[:, None, :] - P[None]) ** 2).sum(-1)
-    K = n_ranks(1.0, 500)  # 18: what a block at lambda = 1 moves
-    order = np.argsort(truth, axis=1)[:, :K]
-    for cache in ("fresh", "random"):
-        ex = _ExactCPU(P.copy(), np.full(3, -50.0), np.full(3, 50.0), K)
-        if cache == "random":  # distinct but arbitrary points: a loose, still valid bound
-            ex.cache = np.stack([rng.permutation(500)[:K] for _ in range(len(ex.cache))])
-        idx, d2, _ = ex.knn(S)
-        np.testing.assert_array_equal(idx, order)
-        np.testing.assert_allclose(d2, np.take_along_axis(truth, order, 1), rtol=1e-12, atol=1e-9)
-    eps, lam = np.linspace(0.5, 0.45, 12), np.linspace(1.0, 0.95, 12)
-    a, b = P.copy(), P.copy()
-    ex = _ExactCPU(b, np.full(3, -50.0), np.full(3, 50.0), K)
-    La, Lb = _exact_block_numpy(a, S, eps, lam), ex.block(S, eps, lam)
-    assert La == Lb and La >= 1
-    np.testing.assert_allclose(a, b, atol=1e-9)
-    assert not np.allclose(b, P)
-    # A follows the moved points: a second search sees them where they are now
-    idx2, _, _ = ex.knn(S)
-    np.testing.assert_array_equal(idx2, np.argsort(((S[:, None, :] - b[None]) ** 2).sum(-1), axis=1)[:, :K])
-
-
-@pytest.mark.parametrize("broken", [False, True])
-def test_exact_cpu_window_equals_sequential_loop(broken, monkeypatch):
-    """Many samples per round (disjoint K-balls) give the in-order result; when the check fails (forced here after
-    a half-done pass) the window is restored and replayed block by block, with the same result."""
-    from cryogui.core.pointcloud.trn import _ExactCPU
-
-    rng = np.random.default_rng(12)
-    P = rng.normal(size=(300, 3)) * 10
-    S = rng.normal(size=(240, 3)) * 10
-    eps, lam = np.linspace(0.5, 0.3, 240), np.linspace(1.0, 0.7, 240)
-    ref = P.copy()
-    for t in range(240):
-        ref = trn_step_reference(ref, S[t], float(eps[t]), float(lam[t]))
-    ex = _ExactCPU(P.copy(), np.full(3, -50.0), np.full(3, 50.0), n_ranks(1.0, 300))
-    if broken:
-        real = _ExactCPU._levels
-
-        def half_then_fail(self, S_, eps_, lam_, pending):
-            real(self, S_[:100], eps_[:100], lam_[:100], pending)
-            return False
-
-        monkeypatch.setattr(_ExactCPU, "_levels", half_then_fail)
-    ex.window(S, eps, lam)
-    # moves below 1e-7 of the winner's are skipped (as in run_trn's exact mode): differences at that level only
-    assert np.abs(ex.P - ref).max() < 1e-6 * float(np.ptp(P))
-    assert np.abs(ex.P - P).max() > 1.0
-    assert ex.fallbacks == int(broken)
-    if not broken:
-        assert ex.rounds < 240 / 2  # several samples per round
-
-
 def test_compiled_exact_trn_equals_the_seed_update_sample_by_sample():
     """The numba loop (the CPU exact path) against the plain numpy reference of the seed's update."""
     from cryogui.core.pointcloud import trn_kernel
@@ -338,3 +259,18 @@ def test_compiled_exact_trn_equals_the_seed_update_sample_by_sample():
     # skipped terms are below 1e-7 of the winner's move
     np.testing.assert_allclose(got, ref, atol=1e-6)
     assert np.abs(got - P0).max() > 0.1  # the points did move
+
+
+def test_compiled_and_torch_block_exact_paths_agree(monkeypatch):
+    """Without numba the CPU runs the torch exact blocks (as CUDA does): both give the same cloud."""
+    from cryogui.core.pointcloud import trn_kernel
+    from cryogui.core.pointcloud.density import gaussian_example_2d
+
+    if not trn_kernel.AVAILABLE:
+        pytest.skip("numba is not importable here")
+    dens = gaussian_example_2d()
+    compiled = run_job(run_trn(dens, 60, steps=600, seed=2, device="cpu")).value
+    monkeypatch.setattr(trn_kernel, "AVAILABLE", False)
+    blocks = run_job(run_trn(dens, 60, steps=600, seed=2, device="cpu")).value
+    np.testing.assert_allclose(compiled.points, blocks.points, atol=1e-4)
+    assert compiled.energy == pytest.approx(blocks.energy, rel=1e-5)

@@ -17,15 +17,9 @@ Modes
   winner's, at the level of float32 rounding) are skipped, so only the K = ceil(lambda ln 1e7) + 1 nearest ranks are
   computed.  Samples are processed in blocks, with the exact sequential result: a block is cut before the first
   sample whose K nearest points were already moved by an earlier sample of the block, or into whose K nearest a
-  moved point would enter (CUDA).  On CPU, a compiled loop applies the samples one by one
-  (:mod:`cryogui.core.pointcloud.trn_kernel`, numba).  Where numba cannot load, windows of 512 samples run in rounds over a sliding list of pending
-  samples: a sample whose K-ball meets no earlier pending sample's ball is applied in the current round (disjoint
-  balls: disjoint moves, unchanged neighbours), and a sample that overtakes a blocked one is checked against that one's
-  final ball (on failure the window is restored and replayed in blocks).  The K nearest come from
-  :class:`_ExactCPU`: one small matmul against cached [-2 P^T; |P|^2] and a cut at an upper bound of the K-th
-  distance (from K points cached per grid cell) instead of a partial sort of every row.  What limits the speed is
-  the number of rounds: at n = 2,000 in 3D a round holds ~10-20 samples, and every round costs a fixed few dozen
-  numpy calls (the benchmark prints the figures).
+  moved point would enter.  On CPU a compiled loop applies the samples one by one
+  (:mod:`cryogui.core.pointcloud.trn_kernel`, numba); the torch blocks run on CUDA, and on a CPU where numba cannot
+  load.
 - ``"fast"``: mini-batches of B samples against the same positions (default B = n / (5K), at least 1; the K nearest
   from a k-d tree on CPU, from a dense distance block on CUDA); a point touched by several samples of a batch moves
   by sum_s w_s (r_s - r_m) / max(1, sum_s w_s), a convex step.  Its final energy stays within 2 % of the exact mode
@@ -52,7 +46,7 @@ from cryogui.errors import InputError
 TRN_DEFAULTS = {"eps0": 0.5, "epsf": 0.05, "lam0": 1.0, "lamf": 0.5, "samples_per_point": 20}
 _TOL = 1e-7
 _SAMPLE_CHUNK = 1 << 16
-_WINDOW = 512  # exact mode on CPU: samples per window (one checkpoint each)
+_WINDOW = 512  # exact mode on CPU: samples per call of the compiled loop
 
 
 def trn_schedule(t, steps: int, eps0: float, epsf: float, lam0: float, lamf: float):
@@ -134,200 +128,6 @@ def _exact_block(P, S, eps, lam, max_block):
     return L
 
 
-def _exact_block_numpy(P: np.ndarray, S: np.ndarray, eps: np.ndarray, lam: np.ndarray) -> int:
-    """:func:`_exact_block` in numpy (CPU: far less overhead per call than torch on such small arrays); P in place."""
-    n, d = P.shape
-    B = S.shape[0]
-    K = n_ranks(float(lam[0]), n)
-    D = (S * S).sum(1)[:, None] + (P * P).sum(1)[None, :] - 2.0 * (S @ P.T)
-    part = np.argpartition(D, K - 1, axis=1)[:, :K] if K < n else np.broadcast_to(np.arange(n), (B, n))
-    dpart = np.take_along_axis(D, part, 1)
-    order = np.argsort(dpart, axis=1, kind="stable")
-    idx = np.take_along_axis(part, order, 1)
-    dk = np.take_along_axis(dpart, order, 1)
-    L = B
-    if B > 1:
-        ar = np.arange(B)
-        owner = np.full(n, B)
-        np.minimum.at(owner, idx.ravel(), np.repeat(ar, K))
-        hit = np.flatnonzero((owner[idx] < ar[:, None]).any(1))
-        if hit.size:
-            L = int(hit[0])
-    w = eps[:L, None] * np.exp(-np.arange(K)[None, :] / lam[:L, None])
-    old = P[idx[:L]]
-    new = old + w[..., None] * (S[:L, None, :] - old)
-    if L > 1:
-        dn = ((S[:L, None, :] - new.reshape(1, L * K, d)) ** 2).sum(-1)
-        ar = np.arange(L)
-        mover = np.repeat(ar, K)
-        hit = np.flatnonzero(((dn < dk[:L, K - 1:K]) & (mover[None, :] < ar[:, None])).any(1))
-        if hit.size:
-            L = int(hit[0])
-    P[idx[:L].ravel()] = new[:L].reshape(-1, d)
-    return L
-
-
-class _ExactCPU:
-    """The exact block update on CPU with a cheap, exact search for each sample's K nearest points.
-
-    Distances to all n points come from one small matmul per block against ``A = [-2 P^T; |P|^2]`` (kept current
-    for the moved columns only); instead of a full partial sort of each row, an upper bound tau on the K-th nearest
-    distance comes from K distinct points cached for the sample's grid cell (the K nearest of the last sample there;
-    any K distinct points give a valid bound, however stale), and only the points with D <= tau (plus rounding slack)
-    are ranked, by distances recomputed directly.  The result is the same set and order as a full sort.
-    """
-
-    def __init__(self, P: np.ndarray, lo: np.ndarray, hi: np.ndarray, k_max: int):
-        n, d = P.shape
-        self.P, self.n, self.d, self.k = P, n, d, int(min(k_max, n))
-        self.A = np.empty((d + 1, n), dtype=np.float64)
-        Pd = P.astype(np.float64)
-        self.A[:d] = -2.0 * Pd.T
-        self.A[d] = (Pd * Pd).sum(1)
-        ext = np.maximum(hi - lo, 1e-12)
-        cells = max(1.0, min(4.0 * n, 4e6 / self.k))  # ~4 cells per point: tighter bounds, cheap to initialise
-        h = (float(np.prod(ext)) / cells) ** (1.0 / d)
-        self.lo, self.h = lo, h
-        self.dims = np.maximum(1, np.ceil(ext / h).astype(np.int64))
-        self.strides = np.cumprod(np.r_[1, self.dims[:-1]])
-        grids = np.meshgrid(*[lo[i] + (np.arange(self.dims[i]) + 0.5) * h for i in range(d)], indexing="ij")
-        centres = np.stack([g.ravel(order="F") for g in grids], 1)
-        from scipy.spatial import cKDTree
-
-        _, idx = cKDTree(P.astype(np.float64)).query(centres, k=self.k)
-        self.cache = np.asarray(idx, dtype=np.int64).reshape(len(centres), self.k)
-        scale2 = float((np.maximum(np.abs(lo), np.abs(hi)) ** 2).sum())
-        self.slack = 1e-12 * (scale2 + 1.0)  # float64 rounding of the expanded form, with a wide margin
-        self.tiny = 1e-5 * math.sqrt(scale2 + 1.0)  # ball-test margin: float32 rounding of stored points
-        self.rounds = self.fallbacks = 0
-
-    def cell(self, S: np.ndarray) -> np.ndarray:
-        c = np.clip(((S - self.lo) / self.h).astype(np.int64), 0, self.dims - 1)
-        return c @ self.strides
-
-    def knn(self, S: np.ndarray):
-        """Indices and squared distances (B, k) of the k nearest points of each sample, nearest first."""
-        B, d, k, n = len(S), self.d, self.k, self.n
-        S = np.asarray(S, dtype=np.float64)
-        Dp = S @ self.A[:d] + self.A[d]          # |p|^2 - 2 s.p: the squared distance less |s|^2 (float64)
-        cells = self.cell(S)
-        tau = Dp[np.arange(B)[:, None], self.cache[cells]].max(1) + self.slack
-        f = np.flatnonzero(Dp <= tau[:, None])   # row-major: rows ascending
-        r = f // n
-        dist = Dp.ravel()[f] + (S * S).sum(1)[r]
-        order = np.lexsort((dist, r))
-        counts = np.bincount(r, minlength=B)
-        sel = order[(np.cumsum(counts) - counts)[:, None] + np.arange(k)[None, :]]
-        return f[sel] - r[sel] * n, dist[sel], cells
-
-    def window(self, S: np.ndarray, eps: np.ndarray, lam: np.ndarray, pending: int = 16) -> None:
-        """Apply all samples of S (in order) exactly, many per round: see :meth:`_levels`.  If a blocked sample's
-        K-ball grew past what a sample that overtook it assumed, restore and replay the window block by block."""
-        keep_P, keep_A = self.P.copy(), self.A.copy()
-        if self._levels(np.asarray(S, dtype=np.float64), eps, lam, pending):
-            return
-        self.fallbacks += 1
-        self.P[...] = keep_P
-        self.A[...] = keep_A
-        t = 0
-        while t < len(S):
-            t += self.block(S[t:t + 8], eps[t:t + 8], lam[t:t + 8])
-
-    def _levels(self, S, eps, lam, pending) -> bool:
-        """Rounds over a sliding list of pending samples (in order).  Each pending sample j has its K nearest from
-        the current points and the radius R_j of that K-ball; every point it moves stays inside its ball.  A sample is
-        ready when its ball meets no earlier pending sample's ball: the ready samples then move disjoint point sets and
-        see none of each other's moves, so applying them at once equals applying them in order.  A ready j that
-        overtakes a blocked earlier i is right only if i's ball, when i finally runs, still misses j's ball:
-        clearance_i = min_j (|s_i - s_j| - R_j) is recorded and checked when i runs (False: replay needed)."""
-        P, A, d, n = self.P, self.A, self.d, self.n
-        W = len(S)
-        k_row = np.minimum(np.ceil(lam * math.log(1.0 / _TOL)).astype(np.int64) + 1, min(n, self.k))
-        idx = np.zeros((W, self.k), dtype=np.int64)
-        dist = np.zeros((W, self.k))
-        cells = np.zeros(W, dtype=np.int64)
-        fresh = np.zeros(W, dtype=bool)
-        clear = np.full(W, np.inf)
-        pend = np.zeros(0, dtype=np.int64)
-        nxt = 0
-        tiny = self.tiny
-        while nxt < W or pend.size:
-            add = min(W - nxt, pending - pend.size)
-            if add > 0:
-                pend = np.concatenate([pend, np.arange(nxt, nxt + add)])
-                nxt += add
-            need = pend[~fresh[pend]]
-            if need.size:
-                idx[need], dist[need], cells[need] = self.knn(S[need])
-                fresh[need] = True
-            self.rounds += 1
-            kr = int(k_row[pend].max())
-            R = np.sqrt(dist[pend, kr - 1])
-            Sp = S[pend]
-            diff = Sp[:, None, :] - Sp[None, :, :]
-            dd = np.sqrt((diff * diff).sum(-1))
-            ov = dd <= R[:, None] + R[None, :] + tiny
-            blocked = np.tril(ov, -1).any(1)
-            ready = ~blocked
-            r = pend[ready]
-            if (R[ready] + tiny >= clear[r]).any():
-                return False
-            if blocked.any():
-                later_ready = np.triu(np.ones((len(pend), len(pend)), dtype=bool), 1) & ready[None, :]
-                gap = np.where(later_ready, dd - R[None, :], np.inf).min(1)
-                clear[pend] = np.minimum(clear[pend], gap)
-            moved = idx[r, :kr]
-            ranks = np.arange(kr)
-            w = eps[r, None] * np.exp(-ranks[None, :] / lam[r, None])
-            w[ranks[None, :] >= k_row[r][:, None]] = 0.0
-            old = P[moved]
-            new = old + w[..., None] * (S[r][:, None, :] - old)
-            flat = moved.ravel()
-            P[flat] = new.reshape(-1, d)
-            stored = P[flat].astype(np.float64)
-            A[:d, flat] = -2.0 * stored.T
-            A[d, flat] = (stored * stored).sum(1)
-            self.cache[cells[r]] = idx[r]
-            fresh[pend[blocked & ov[:, ready].any(1)]] = False
-            pend = pend[blocked]
-        return True
-
-    def block(self, S: np.ndarray, eps: np.ndarray, lam: np.ndarray) -> int:
-        """Apply as many leading samples of S as the exact sequential update allows (as :func:`_exact_block`)."""
-        P, n, d = self.P, self.n, self.d
-        B = len(S)
-        K = min(n_ranks(float(lam[0]), n), self.k)
-        full, dfull, cells = self.knn(S)
-        idx, dk = full[:, :K], dfull[:, :K]
-        L = B
-        if B > 1:
-            ar = np.arange(B)
-            owner = np.full(n, B)
-            np.minimum.at(owner, idx.ravel(), np.repeat(ar, K))
-            hit = np.flatnonzero((owner[idx] < ar[:, None]).any(1))
-            if hit.size:
-                L = int(hit[0])
-        w = eps[:L, None] * np.exp(-np.arange(K)[None, :] / lam[:L, None])
-        old = P[idx[:L]]
-        new = old + w[..., None] * (S[:L, None, :] - old)
-        if L > 1:
-            dn = ((S[:L, None, :] - new.reshape(1, L * K, d)) ** 2).sum(-1)
-            ar = np.arange(L)
-            mover = np.repeat(ar, K)
-            hit = np.flatnonzero(((dn < dk[:L, K - 1:K]) & (mover[None, :] < ar[:, None])).any(1))
-            if hit.size:
-                L = int(hit[0])
-        moved = idx[:L].ravel()
-        newf = new[:L].reshape(-1, d)
-        P[moved] = newf
-        newf = P[moved].astype(np.float64)  # as stored (float32 points: rounded)
-        self.A[:d, moved] = -2.0 * newf.T
-        self.A[d, moved] = (newf * newf).sum(1)
-        self.cache[cells[:L]] = full[:L]
-        return L
-
-
-@torch.no_grad()
 def _fast_batch(P, S, eps, lam, tol=1e-4):
     n, d = P.shape
     K = n_ranks(float(lam[0]), n, tol)
@@ -417,20 +217,9 @@ def run_trn(density: Density, n_points: int, *, steps: int | None = None, eps0: 
     given = samples
     samples = None
     s_base = 0
-    cpu_exact = None
-    compiled = False
+    # exact mode on CPU: the compiled sequential loop; on CUDA (or without numba) exact blocks in torch
+    compiled = mode == "exact" and dev.type == "cpu" and trn_kernel.AVAILABLE
     sched = sched_base = s_np = None
-    if mode == "exact" and dev.type == "cpu":
-        pad = np.asarray(density.spacing, dtype=np.float64)
-        lo = density.coords.min(0) - pad - shift
-        hi = density.coords.max(0) + pad - shift
-        if given is not None:
-            lo = np.minimum(lo, given.min(0) - shift)
-            hi = np.maximum(hi, given.max(0) - shift)
-        lo, hi = np.minimum(lo, start.min(0) - shift), np.maximum(hi, start.max(0) - shift)
-        cpu_exact = None if trn_kernel.AVAILABLE else \
-            _ExactCPU(P.numpy(), lo, hi, max(n_ranks(lam0, n), n_ranks(lamf, n)))
-        compiled = trn_kernel.AVAILABLE
     while t < steps:
         if samples is None or t - s_base >= len(samples):
             s_base = t
@@ -438,7 +227,7 @@ def run_trn(density: Density, n_points: int, *, steps: int | None = None, eps0: 
             chunk = density.sample(m, rng) if given is None else given[t:t + m]
             samples = torch.as_tensor(chunk - shift, dtype=dtype, device=dev)
         avail = s_base + len(samples) - t
-        size = min(_WINDOW if (cpu_exact is not None or compiled) else block if mode == "exact" else batch, avail,
+        size = min(_WINDOW if compiled else block if mode == "exact" else batch, avail,
                    next_report - t)
         if compiled:  # the compiled sequential loop (trn_kernel): the seed's update, sample by sample
             if sched is None or t - s_base >= len(sched[0]) or sched_base != s_base:
@@ -447,20 +236,13 @@ def run_trn(density: Density, n_points: int, *, steps: int | None = None, eps0: 
             a = t - s_base
             trn_kernel.apply_exact(P.numpy(), s_np[a:a + size], sched[0][a:a + size], sched[1][a:a + size], _TOL)
             done = size
-        elif cpu_exact is not None:  # numpy all the way: a few microseconds per block matter here
-            if sched is None or t - s_base >= len(sched[0]) or sched_base != s_base:
-                e_all, l_all = trn_schedule(np.arange(s_base, s_base + len(samples)), steps, eps0, epsf, lam0, lamf)
-                sched, sched_base, s_np = (e_all, l_all), s_base, samples.numpy()
-            a = t - s_base
-            cpu_exact.window(s_np[a:a + size], sched[0][a:a + size], sched[1][a:a + size])
-            done = size
         else:
             ts = torch.arange(t, t + size, device=dev, dtype=torch.float64) / steps
             eps_t = (eps0 * (epsf / eps0) ** ts).to(dtype)
             lam_t = (lam0 * (lamf / lam0) ** ts).to(dtype)
             S = samples[t - s_base:t - s_base + size]
         if mode == "exact":
-            if cpu_exact is None and not compiled:
+            if not compiled:
                 done = _exact_block(P, S, eps_t, lam_t, block)
             if done == size and size == block:
                 block = min(1024, block * 2)
