@@ -67,3 +67,19 @@ def small_demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("small_demo")
     write_demo(out, n_micrographs=1, n_particles=40, micrograph_size=512)
     return out
+
+
+@pytest.fixture
+def main_window(qtbot):
+    """A real main window (as ``cryogui`` builds it), shown; its panels and jobs are shut down afterwards."""
+    from cryogui.app.application import build_window, make_app
+
+    make_app()
+    w = build_window()
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    for p in w.panels.values():
+        p.shutdown()
+    w.jobs.shutdown(5000)

@@ -10,17 +10,8 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def window(qtbot):
-    from cryogui.app.application import build_window, make_app
-
-    make_app()
-    w = build_window()
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    for p in w.panels.values():
-        p.shutdown()
-    w.jobs.shutdown(5000)
+def window(main_window):
+    return main_window
 
 
 def _model(n=12):

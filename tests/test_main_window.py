@@ -17,16 +17,8 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def window(qtbot):
-    from cryogui.app.application import build_window, make_app
-
-    make_app()
-    w = build_window()
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.jobs.shutdown(3000)
+def window(main_window):
+    return main_window
 
 
 def test_five_object_named_docks(window):
