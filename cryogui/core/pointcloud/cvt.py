@@ -7,10 +7,11 @@ point to the weighted centroid of its cell:
 
 The energy E = sum_v w_v min_i |x_v - p_i|^2 never increases (the centroid minimises the cell's second moment, and
 re-assigning to the nearest point can only lower each term).  The masses m_i make the result a weighted point cloud:
-the semidiscrete optimal-transport approximation of the density.  The assignment uses a k-d tree on the points (CPU)
-or chunked torch distances (CUDA), never the voxel x point matrix, and after the first iteration searches again only
-the voxels whose nearest point may have changed (Hamerly's bounds: exact, and most voxels are skipped once the
-points settle).
+the semidiscrete optimal-transport approximation of the density.  The assignment never builds the voxel x point
+matrix: on the CPU a compiled pass over the voxels searches a cell grid of the points and sums the cells' masses and
+moments in the same loop (:mod:`cryogui.core.pointcloud.cvt_kernel`); on CUDA chunked torch distances (a k-d tree
+where numba cannot load).  After the first iteration only the voxels whose nearest point may have changed are searched
+again (Hamerly's bounds: exact, and most voxels are skipped once the points settle).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from scipy.spatial import cKDTree
 
 from cryogui.core.device import get_device
 from cryogui.core.jobs import Snapshot, freeze
+from cryogui.core.pointcloud import cvt_kernel
 from cryogui.core.pointcloud.density import Density
 from cryogui.core.pointcloud.energy import _workers
 from cryogui.core.pointcloud.result import PointCloudResult
@@ -32,16 +34,20 @@ from cryogui.errors import InputError
 CVT_DEFAULT_ITERATIONS = 50
 
 
-def lloyd_update(density: Density, points: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cell masses and the moved points (weighted centroids; empty cells keep their point)."""
+def lloyd_update(density: Density, points: np.ndarray, labels: np.ndarray,
+                 moments: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Cell masses and the moved points (weighted centroids; empty cells keep their point).  ``moments`` (masses,
+    weighted coordinate sums (n, d)) of the same labels, when already summed, saves the pass over the voxels."""
     n, d = points.shape
     w = density.weights
-    mass = np.bincount(labels, weights=w, minlength=n)
+    if moments is None:
+        mass = np.bincount(labels, weights=w, minlength=n)
+        sums = np.stack([np.bincount(labels, weights=w * density.coords[:, k], minlength=n) for k in range(d)], 1)
+    else:
+        mass, sums = moments
     moved = points.copy()
     full = mass > 0
-    for k in range(d):
-        s = np.bincount(labels, weights=w * density.coords[:, k], minlength=n)
-        moved[full, k] = s[full] / mass[full]
+    moved[full] = sums[full] / mass[full, None]
     return mass, moved
 
 
@@ -61,6 +67,7 @@ class BoundedAssignment:
         self.labels: np.ndarray | None = None
         self.lower: np.ndarray | None = None
         self.queried = 0  # voxels searched in the last update (for benchmarks)
+        self.moments = None  # lloyd_update sums the cells itself
 
     def _search(self, pts: np.ndarray, sel) -> None:
         q = self.coords if sel is None else self.coords[sel]
@@ -137,13 +144,16 @@ def run_cvt(density: Density, n_points: int, *, iterations: int = CVT_DEFAULT_IT
     t0 = time.perf_counter()
     converged = False
     k = 0
-    assign = BoundedAssignment(density.coords, device=dev, backend=backend)
+    if backend == "grid" or (backend == "auto" and cvt_kernel.AVAILABLE and not torch_device_is_cuda(dev)):
+        assign = cvt_kernel.GridLloyd(density.coords, density.weights, float(np.prod(density.spacing)))
+    else:
+        assign = BoundedAssignment(density.coords, device=dev, backend=backend)
     moves = None
     while True:
         d2, labels = assign.update(pts, moves)
         e = float(density.weights @ d2)
         history.append((k, e))
-        mass, moved = lloyd_update(density, pts, labels)
+        mass, moved = lloyd_update(density, pts, labels, assign.moments)
         shift = float(np.sqrt(((moved - pts) ** 2).sum(1).max()))
         last = k == iterations or shift <= step_tol
         if last or k % max(1, report_every) == 0:
