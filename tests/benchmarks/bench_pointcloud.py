@@ -139,13 +139,28 @@ def bench_cvt(quick: bool) -> None:
           f"(assignments agree on {100 * same:.3f} % of voxels; float32 ties)")
 
 
+def zador_ratio(dens) -> float:
+    """Large-n limit of (optimal quantiser energy) / (energy of random samples) for this density: the BCC lattice's
+    second moment over that of Poisson points (0.678 in 3D, 0.504 in 2D for a uniform density), times
+    (int p^(d/(d+2)))^((d+2)/d) / int p^(1-2/d) (Zador's point density p^(d/(d+2)) against samples of p)."""
+    from math import gamma, pi
+
+    d = dens.ndim
+    vol = float(np.prod(dens.spacing))
+    p = dens.weights / vol
+    g_opt = 0.0785433 if d == 3 else 5 / (36 * np.sqrt(3))  # normalised second moment: BCC / hexagonal lattice
+    unit_ball = pi ** (d / 2) / gamma(d / 2 + 1)
+    poisson = gamma(1 + 2 / d) * unit_ball ** (-2 / d) / d  # the same moment for Poisson points
+    a = d / (d + 2)
+    return g_opt / poisson * (vol * p ** a).sum() ** (1 / a) / (vol * p ** (1 - 2 / d)).sum()
+
+
 def bench_quality(quick: bool) -> None:
     from cryogui.io.mrc import read_mrc
 
     print("\n[4] quality: converged CVT energy / random samples of the same size (aim <= 0.6); TRN (default t_f, fast)"
-          " beside it")
-    print("    (for a near-uniform 3D density and large n the limit is ~0.68: Poisson points vs the BCC lattice;"
-          " in 2D ~0.50)")
+          " and Lloyd started from the TRN cloud beside it")
+    print("    reference: the large-n limit of that ratio for the density (Zador; ~0.68 for a uniform 3D density)")
     maps = [("demo map 64^3", demo_map())]
     if EMD_1832.exists():
         maps.append(("EMD-1832", read_mrc(EMD_1832)))
@@ -153,13 +168,17 @@ def bench_quality(quick: bool) -> None:
         for frac in (0.0, 0.1):
             thr = frac * float(vol.data.max())
             dens = density_from_volume(vol, threshold=thr)
+            limit = zador_ratio(dens)
+            print(f"  {name}, threshold {thr:.3g} ({dens.n_support} voxels): large-n limit {limit:.3f}")
             for n in ((100,) if quick else (30, 100, 300)):
-                res, t = timed(lambda: run_job(run_cvt(dens, n, iterations=40 if quick else 150, seed=0)).value)
-                rnd = random_energy(dens, n)
+                res, t = timed(lambda: run_job(run_cvt(dens, n, iterations=60 if quick else 500, seed=0)).value)
+                rnd = random_energy(dens, n, repeats=10)
                 trn = run_job(run_trn(dens, n, seed=0, mode="fast", track_energy=False)).value
-                print(f"  {name}, threshold {thr:.3g} ({dens.n_support} voxels), n = {n}: CVT {res.energy:.4g} A^2 "
-                      f"after {res.iterations} it ({t:.1f} s), random {rnd:.4g} A^2 -> ratio {res.energy / rnd:.3f}"
-                      f"; TRN ratio {trn.energy / rnd:.3f}")
+                both = run_job(run_cvt(dens, n, iterations=500, init_points=trn.points)).value
+                print(f"    n = {n:3d}: CVT {res.energy:.4g} A^2 after {res.iterations} it ({t:.1f} s; "
+                      f"{'converged' if res.converged else 'not converged'}), random {rnd:.4g} A^2 -> ratio "
+                      f"{res.energy / rnd:.3f} (x{res.energy / rnd / limit:.2f} the limit); TRN {trn.energy / rnd:.3f}"
+                      f"; Lloyd from TRN {both.energy / rnd:.3f}")
 
 
 def main(argv: list[str] | None = None) -> int:
