@@ -71,6 +71,11 @@ def bench_exact_trn(quick: bool) -> None:
     rng = np.random.default_rng(0)
     P0, S = dens.sample(n, rng), dens.sample(steps, rng)
     print(f"\n[1] exact TRN vs numpy per-sample loop: {dens.name}, n = {n}, t_f = {steps} samples (3D)")
+    # one-time costs of a process (numba loading its cached machine code, first torch/scipy calls) on a small run,
+    # timed apart so that the figures below are per sample
+    _, t_warm, c_warm = timed_cpu(lambda: [run_job(run_trn(dens, 50, steps=200, seed=1, mode=mode,
+                                                           track_energy=False)) for mode in ("exact", "fast")])
+    print(f"  one-time start-up (first run in this process, 50 points): wall {t_warm:.2f} s, CPU {c_warm:.2f} s")
     ref_pts, t_ref, c_ref = timed_cpu(lambda: numpy_trn_reference(P0, S[:ref_steps], steps))
     per_ref, cpu_ref = t_ref / ref_steps, c_ref / ref_steps
     for mode in ("exact", "fast"):

@@ -15,11 +15,11 @@ t_f must grow like n.  Starting from samples of p, no large initial lambda is ne
 Modes
 - ``"exact"``: the sequential update above.  Terms with exp(-k/lambda) < 1e-7 (moves of less than 1e-7 of the
   winner's, at the level of float32 rounding) are skipped, so only the K = ceil(lambda ln 1e7) + 1 nearest ranks are
-  computed.  Samples are processed in blocks, with the exact sequential result: a block is cut before the first
-  sample whose K nearest points were already moved by an earlier sample of the block, or into whose K nearest a
-  moved point would enter.  On CPU a compiled loop applies the samples one by one
-  (:mod:`cryogui.core.pointcloud.trn_kernel`, numba); the torch blocks run on CUDA, and on a CPU where numba cannot
-  load.
+  computed.  On CPU a compiled loop applies the samples one by one (:mod:`cryogui.core.pointcloud.trn_kernel`,
+  numba: points in spatially sorted blocks, so that each sample ranks only the few blocks near it, exactly).  On
+  CUDA, and on a CPU where numba cannot load, torch processes samples in blocks with the exact sequential result: a
+  block is cut before the first sample whose K nearest points were already moved by an earlier sample of the block,
+  or into whose K nearest a moved point would enter.
 - ``"fast"``: mini-batches of B samples against the same positions (default B = n / (5K), at least 1; the K nearest
   from a k-d tree on CPU, from a dense distance block on CUDA); a point touched by several samples of a batch moves
   by sum_s w_s (r_s - r_m) / max(1, sum_s w_s), a convex step.  Its final energy stays within 2 % of the exact mode
@@ -46,7 +46,7 @@ from cryogui.errors import InputError
 TRN_DEFAULTS = {"eps0": 0.5, "epsf": 0.05, "lam0": 1.0, "lamf": 0.5, "samples_per_point": 20}
 _TOL = 1e-7
 _SAMPLE_CHUNK = 1 << 16
-_WINDOW = 512  # exact mode on CPU: samples per call of the compiled loop
+_WINDOW = 1 << 14  # exact mode on CPU: samples per call of the compiled loop (at most; snapshots cut it)
 
 
 def trn_schedule(t, steps: int, eps0: float, epsf: float, lam0: float, lamf: float):
@@ -168,8 +168,8 @@ def default_batch(n: int, lam0: float) -> int:
 
 def run_trn(density: Density, n_points: int, *, steps: int | None = None, eps0: float = 0.5, epsf: float = 0.05,
             lam0: float = 1.0, lamf: float = 0.5, mode: str = "exact", batch: int | None = None, seed: int = 0,
-            init_points: np.ndarray | None = None, samples: np.ndarray | None = None, report_every: int | None = None, track_energy: bool = True,
-            device=None, dtype: torch.dtype | None = None) -> Generator[Snapshot, None, PointCloudResult]:
+            init_points: np.ndarray | None = None, samples: np.ndarray | None = None,
+            report_every: int | None = None, track_energy: bool = True, device=None, dtype: torch.dtype | None = None) -> Generator[Snapshot, None, PointCloudResult]:
     """TRN point cloud of ``density`` with ``n_points`` points over ``steps`` samples (t_f; default 20 n).
 
     Yields a :class:`Snapshot` about every ``report_every`` samples (default: 100 snapshots per run) with the points
@@ -199,7 +199,14 @@ def run_trn(density: Density, n_points: int, *, steps: int | None = None, eps0: 
     history: list[tuple[int, float]] = []
     t0 = time.perf_counter()
 
+    # exact mode on CPU: the compiled sequential loop, which holds the points in its own layout between calls;
+    # on CUDA (or without numba) exact blocks in torch
+    compiled = mode == "exact" and dev.type == "cpu" and trn_kernel.AVAILABLE
+    seq = trn_kernel.SequentialTRN(P.numpy()) if compiled else None
+
     def snap(t: int) -> Snapshot:
+        if seq is not None:
+            P.copy_(torch.from_numpy(seq.points()))
         pts = P.detach().double().cpu().numpy() + shift
         metrics = {}
         if track_energy:
@@ -217,24 +224,23 @@ def run_trn(density: Density, n_points: int, *, steps: int | None = None, eps0: 
     given = samples
     samples = None
     s_base = 0
-    # exact mode on CPU: the compiled sequential loop; on CUDA (or without numba) exact blocks in torch
-    compiled = mode == "exact" and dev.type == "cpu" and trn_kernel.AVAILABLE
-    sched = sched_base = s_np = None
+    sched = None
     while t < steps:
         if samples is None or t - s_base >= len(samples):
             s_base = t
             m = min(_SAMPLE_CHUNK, steps - t)
             chunk = density.sample(m, rng) if given is None else given[t:t + m]
-            samples = torch.as_tensor(chunk - shift, dtype=dtype, device=dev)
+            if compiled:  # numpy samples and their eps, lambda for the compiled loop
+                samples = np.ascontiguousarray(chunk - shift, dtype=seq.dtype)
+                sched = trn_schedule(np.arange(t, t + m), steps, eps0, epsf, lam0, lamf)
+            else:
+                samples = torch.as_tensor(chunk - shift, dtype=dtype, device=dev)
         avail = s_base + len(samples) - t
         size = min(_WINDOW if compiled else block if mode == "exact" else batch, avail,
                    next_report - t)
         if compiled:  # the compiled sequential loop (trn_kernel): the seed's update, sample by sample
-            if sched is None or t - s_base >= len(sched[0]) or sched_base != s_base:
-                e_all, l_all = trn_schedule(np.arange(s_base, s_base + len(samples)), steps, eps0, epsf, lam0, lamf)
-                sched, sched_base, s_np = (e_all, l_all), s_base, samples.numpy()
             a = t - s_base
-            trn_kernel.apply_exact(P.numpy(), s_np[a:a + size], sched[0][a:a + size], sched[1][a:a + size], _TOL)
+            seq.apply(samples[a:a + size], sched[0][a:a + size], sched[1][a:a + size], _TOL)
             done = size
         else:
             ts = torch.arange(t, t + size, device=dev, dtype=torch.float64) / steps
@@ -258,6 +264,8 @@ def run_trn(density: Density, n_points: int, *, steps: int | None = None, eps0: 
         if t >= next_report or t >= steps:
             next_report = t + report_every
             yield snap(t)
+    if seq is not None:
+        P.copy_(torch.from_numpy(seq.points()))
     pts = P.detach().double().cpu().numpy() + shift
     if history and history[-1][0] == steps:
         final = history[-1][1]
