@@ -16,16 +16,10 @@ import math
 
 import numpy as np
 
-try:  # numba is a dependency; cvt.py falls back to a k-d tree where it cannot load
-    import numba
+from cryogui.core import jit
 
-    _njit = numba.njit(cache=True, nogil=True)
-    AVAILABLE = True
-except Exception:  # noqa: BLE001 - any import failure means "not available"
-    AVAILABLE = False
-
-    def _njit(f):
-        return f
+AVAILABLE = jit.AVAILABLE  # without numba, cvt.py takes its k-d tree path
+_njit = jit.njit
 
 
 def as_xyz(a: np.ndarray) -> np.ndarray:
