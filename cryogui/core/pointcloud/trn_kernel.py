@@ -9,11 +9,12 @@ are skipped, as the torch block path does.  What makes it fast is how the K near
   points that are close in space (a Morton / Z-order sort, redone now and then as the points move).  Block b holds
   the slots b, b + nb, b + 2 nb, ... so that one vectorised pass computes every squared distance and, at the same
   time, the smallest distance in each block.
-- A threshold g on the squared distance (twice the K-th distance of the previous sample) selects the few blocks
-  whose minimum is <= g; only their points with distance <= g enter a sorted list of K.  If fewer than K points
-  lie within g, g grows (x4) and the blocks are scanned again for the points between the old and the new g.  Once
-  at least K points lie within g, the K nearest of them are the K nearest of all: no point is ever skipped, so the
-  result does not depend on the sort (a stale order only costs time).
+- A threshold g on the squared distance (twice the K-th squared distance of the last sample whose nearest block
+  was the same, else of the previous sample) selects the few blocks whose minimum is <= g; only their points with
+  distance <= g enter a sorted list of K.  If fewer than K points lie within g, g doubles and the blocks are
+  scanned again for the points between the old and the new g.  Once at least K points lie within g, the K nearest
+  of them are the K nearest of all: no point is ever skipped, so the result does not depend on the sort (a stale
+  order only costs time) nor on how good the guess of g was.
 - Ties in distance rank the lower original index first (a stable sort), whatever the storage order.
 """
 
@@ -198,7 +199,8 @@ def morton_order(points: np.ndarray) -> np.ndarray:
 
 
 class SequentialTRN:
-    """Points held in :func:`trn_blocks`' layout between calls (blocks re-sorted every ``resort`` samples)."""
+    """Points held in :func:`trn_blocks`' layout between calls (blocks re-sorted every ``resort`` samples; by
+    default every max(4 n, 8192))."""
 
     def __init__(self, points: np.ndarray, dtype=None, resort: int | None = None):
         points = np.asarray(points)
@@ -206,7 +208,8 @@ class SequentialTRN:
             raise ValueError(f"points must have shape (n, d) with n >= 1, got {points.shape}")
         self.n, self.d = points.shape
         self.dtype = np.dtype(dtype or points.dtype)
-        self.resort = max(1, int(resort if resort is not None else self.n))
+        # re-sorting costs about as much as a few hundred samples; the points move little once spread, so rarely
+        self.resort = max(1, int(resort if resort is not None else max(4 * self.n, 8192)))
         self._g = 0.0
         self._layout(points)
 
