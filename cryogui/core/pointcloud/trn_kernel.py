@@ -24,16 +24,10 @@ import math
 
 import numpy as np
 
-try:  # numba is a dependency; the torch block path in trn.py remains for a platform where it cannot load
-    import numba
+from cryogui.core import jit
 
-    _njit = numba.njit(cache=True, nogil=True)
-    AVAILABLE = True
-except Exception:  # noqa: BLE001 - any import failure means "not available"
-    AVAILABLE = False
-
-    def _njit(f):
-        return f
+AVAILABLE = jit.AVAILABLE  # without numba, trn.py takes its torch block path
+_njit = jit.njit
 
 BLOCK = 16  # points per block (one vectorised minimum per block)
 _G_FACTOR = 2.0  # next threshold = this x the K-th squared distance of the previous sample
