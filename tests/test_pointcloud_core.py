@@ -67,11 +67,17 @@ def test_exact_trn_equals_sequential_numpy_loop(ndim):
     assert res.iterations == steps
 
 
-def test_fast_trn_energy_close_to_exact():
+@pytest.mark.parametrize("minibatch", [False, True])
+def test_fast_trn_energy_close_to_exact(minibatch, monkeypatch):
+    """Fast mode: the compiled loop with fewer ranks on a CPU with numba; mini-batches without it (and on CUDA)."""
+    from cryogui.core.pointcloud import trn_kernel
+
     dens = gaussian_example_2d(60)
     exact = run_job(run_trn(dens, 150, seed=1, mode="exact", track_energy=False)).value
+    if minibatch:
+        monkeypatch.setattr(trn_kernel, "AVAILABLE", False)
     fast = run_job(run_trn(dens, 150, seed=1, mode="fast", batch=8, track_energy=False)).value
-    assert fast.params["batch"] == 8
+    assert fast.params["batch"] == (8 if minibatch or not trn_kernel.AVAILABLE else 1)
     assert abs(fast.energy - exact.energy) <= 0.03 * exact.energy
     assert exact.energy < 0.75 * random_energy(dens, 150)
 
