@@ -27,7 +27,8 @@ def register(subparsers) -> None:
                    help="density at or below T carries no weight (default 0: the positive part)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mode", choices=("exact", "fast"), default="exact",
-                   help="TRN: exact sequential updates, or mini-batches for large N (within 2%% energy)")
+                   help="TRN: exact sequential updates, or fast: ranks with weight >= 1e-4 only, mini-batches on "
+                        "a GPU (final energy within 2%%)")
     p.add_argument("--eps", type=float, nargs=2, default=(0.5, 0.05), metavar=("EPS0", "EPSF"))
     p.add_argument("--lam", type=float, nargs=2, default=(1.0, 0.5), metavar=("LAMBDA0", "LAMBDAF"))
     p.add_argument("--out", required=True, help="output .cmm (ChimeraX markers), .pdb or .csv")

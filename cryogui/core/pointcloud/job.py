@@ -75,7 +75,8 @@ HELP_HTML = """
 &lambda;(t) = &lambda;<sub>0</sub>(&lambda;<sub>f</sub>/&lambda;<sub>0</sub>)<sup>t/t<sub>f</sub></sup>.</p>
 <p>Defaults: &epsilon; 0.5 &rarr; 0.05, &lambda; 1 &rarr; 0.5 (in neighbours, so they suit any <i>n</i>),
 t<sub>f</sub> = 20 <i>n</i> samples (0 in the <b>samples</b> box). <b>exact</b> mode follows the update sample by
-sample; <b>fast</b> mode applies mini-batches of samples at once (for large <i>n</i>; final energy within 2 %).</p>
+sample; <b>fast</b> mode keeps only the ranks whose weight is at least 10<sup>&minus;4</sup> and, on a GPU, applies
+mini-batches of samples at once (for large <i>n</i>; final energy within 2 %).</p>
 <h4>CVT (centroidal Voronoi tessellation, Lloyd)</h4>
 <p>Assign every pixel/voxel <i>v</i> to its nearest point (its Voronoi cell <i>V<sub>i</sub></i>, drawn as lines in
 2D) and move each point to the density-weighted centroid of its cell:
