@@ -124,3 +124,20 @@ def test_morton_order_is_a_permutation_that_groups_neighbours():
     extent = (blocks.max(1) - blocks.min(1)).max(1)
     shuffled = P.reshape(-1, trn_kernel.BLOCK, 3)
     assert np.median(extent) < 0.5 * np.median((shuffled.max(1) - shuffled.min(1)).max(1))
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA device")
+def test_on_a_gpu_exact_trn_runs_the_compiled_loop_and_fast_uses_cuda_minibatches():
+    """With CUDA present, exact TRN still runs the compiled CPU loop (same points as device='cpu'); fast mode's
+    mini-batches run on CUDA and end within 2 % of the exact energy."""
+    from cryogui.core.jobs import run_job
+    from cryogui.core.pointcloud.density import gaussian_example_2d
+    from cryogui.core.pointcloud.trn import run_trn
+
+    dens = gaussian_example_2d(60)
+    cpu = run_job(run_trn(dens, 120, seed=3, mode="exact", device="cpu", track_energy=False)).value
+    gpu = run_job(run_trn(dens, 120, seed=3, mode="exact", device="cuda", track_energy=False)).value
+    np.testing.assert_array_equal(gpu.points, cpu.points)
+    fast = run_job(run_trn(dens, 120, seed=3, mode="fast", batch=6, device="cuda", track_energy=False)).value
+    assert fast.params["batch"] == 6
+    assert abs(fast.energy - cpu.energy) <= 0.02 * cpu.energy
