@@ -6,14 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QMessageBox, QPushButton, QSpinBox, QSplitter,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from cryogui.views.base import PanelBase
-from cryogui.views.gaussfit_view import HELP, Gaussians3D, ImageStrip
+from cryogui.views.gaussfit_layout import build_ui
+from cryogui.views.gaussfit_view import HELP
+
 
 class GaussianFitPanel(PanelBase):
     panel_id = "gaussfit"
@@ -31,168 +30,10 @@ class GaussianFitPanel(PanelBase):
         self.model = None  # the last result's GaussianModel
         self.result = None
         self.last = None  # latest snapshot
-        self._dirty = False
         self._sanity = False
-        self._build()
-        self.timer = QTimer(self)
-        self.timer.setInterval(33)
-        self.timer.timeout.connect(self._redraw)
-        self.timer.start()
-        ctx.session.subscribe(self._on_session)
-
-    # ---- layout --------------------------------------------------------------------------------------------------
-    def _build(self) -> None:
-        outer = QHBoxLayout(self)
-        split = QSplitter(Qt.Horizontal)
-        outer.addWidget(split)
-        left = QWidget()
-        lv = QVBoxLayout(left)
-        tgt = QGroupBox("Target")
-        tf = QFormLayout(tgt)
-        self.target_kind = QComboBox(objectName="gf_target")
-        self.target_kind.addItems(["Map", "Particles"])
-        self.target_kind.currentIndexChanged.connect(self._target_changed)
-        tf.addRow("Fit to", self.target_kind)
-        self.map_label = QLabel("<i>no map</i>", objectName="gf_map_label")
-        b = QPushButton("Map...", objectName="gf_open_map")
-        b.clicked.connect(self._ask_map)
-        tf.addRow(b, self.map_label)
-        self.star_label = QLabel("<i>no particles</i>", objectName="gf_star_label")
-        b = QPushButton("Particles...", objectName="gf_open_star")
-        b.clicked.connect(self._ask_star)
-        tf.addRow(b, self.star_label)
-        lv.addWidget(tgt)
-
-        par = QGroupBox("Model and optimiser")
-        pf = QFormLayout(par)
-        self.n_spin = QSpinBox(objectName="gf_n")
-        self.n_spin.setRange(1, 20000)
-        self.n_spin.setValue(300)
-        pf.addRow("Gaussians", self.n_spin)
-        self.aniso = QComboBox(objectName="gf_widths")
-        self.aniso.addItems(["isotropic", "anisotropic"])
-        pf.addRow("Widths", self.aniso)
-        self.init_combo = QComboBox(objectName="gf_init")
-        self.init_combo.addItems(["random", "trn", "cvt", "saved model..."])
-        self.init_combo.activated.connect(self._init_chosen)
-        pf.addRow("Start", self.init_combo)
-        self.lr_spin = QDoubleSpinBox(objectName="gf_lr")
-        self.lr_spin.setDecimals(4)
-        self.lr_spin.setRange(0.0001, 5.0)
-        self.lr_spin.setSingleStep(0.01)
-        self.lr_spin.setValue(0.1)
-        self.lr_spin.valueChanged.connect(self._lr_changed)
-        pf.addRow("Learning rate", self.lr_spin)
-        self.iter_spin = QSpinBox(objectName="gf_iterations")
-        self.iter_spin.setRange(1, 100000)
-        self.iter_spin.setValue(300)
-        pf.addRow("Iterations (map)", self.iter_spin)
-        self.epoch_spin = QSpinBox(objectName="gf_epochs")
-        self.epoch_spin.setRange(1, 1000)
-        self.epoch_spin.setValue(5)
-        pf.addRow("Epochs (particles)", self.epoch_spin)
-        self.batch_spin = QSpinBox(objectName="gf_batch")
-        self.batch_spin.setRange(1, 4096)
-        self.batch_spin.setValue(64)
-        self.batch_spin.valueChanged.connect(lambda v: setattr(self.control, "batch_size", int(v)))
-        pf.addRow("Batch size", self.batch_spin)
-        self.ctf_check = QCheckBox("apply the CTF", objectName="gf_ctf")
-        self.ctf_check.setChecked(True)
-        pf.addRow("CTF", self.ctf_check)
-        lv.addWidget(par)
-
-        runbox = QGroupBox("Run")
-        rl = QVBoxLayout(runbox)
-        row = QHBoxLayout()
-        self.run_btn = QPushButton("Run", objectName="gf_run")
-        self.run_btn.clicked.connect(self.run_fit)
-        self.pause_btn = QPushButton("Pause", objectName="gf_pause")
-        self.pause_btn.clicked.connect(self._toggle_pause)
-        self.cancel_btn = QPushButton("Cancel", objectName="gf_cancel")
-        self.cancel_btn.clicked.connect(self.cancel)
-        for w in (self.run_btn, self.pause_btn, self.cancel_btn):
-            row.addWidget(w)
-        rl.addLayout(row)
-        self.sanity_btn = QPushButton("Milestones 3-4 (sanity check)", objectName="gf_sanity")
-        self.sanity_btn.clicked.connect(self.run_sanity)
-        rl.addWidget(self.sanity_btn)
-        self.status = QLabel("", objectName="gf_status")
-        self.status.setWordWrap(True)
-        rl.addWidget(self.status)
-        lv.addWidget(runbox)
-
-        exp = QGroupBox("Export")
-        el = QFormLayout(exp)
-        row = QHBoxLayout()
-        self.export_json_btn = QPushButton("Model JSON...", objectName="gf_export_json")
-        self.export_json_btn.clicked.connect(lambda: self._export("json"))
-        self.export_map_btn = QPushButton("Map MRC...", objectName="gf_export_map")
-        self.export_map_btn.clicked.connect(lambda: self._export("mrc"))
-        self.export_cmm_btn = QPushButton("Markers .cmm...", objectName="gf_export_cmm")
-        self.export_cmm_btn.clicked.connect(lambda: self._export("cmm"))
-        for w in (self.export_json_btn, self.export_map_btn, self.export_cmm_btn):
-            row.addWidget(w)
-        el.addRow(row)
-        self.box_spin = QSpinBox(objectName="gf_export_box")
-        self.box_spin.setRange(0, 1024)
-        self.box_spin.setSpecialValueText("target's")
-        self.apix_spin = QDoubleSpinBox(objectName="gf_export_apix")
-        self.apix_spin.setRange(0.0, 100.0)
-        self.apix_spin.setDecimals(3)
-        self.apix_spin.setSpecialValueText("target's")
-        grid = QHBoxLayout()
-        grid.addWidget(QLabel("box"))
-        grid.addWidget(self.box_spin)
-        grid.addWidget(QLabel("A/px"))
-        grid.addWidget(self.apix_spin)
-        el.addRow(grid)
-        lv.addWidget(exp)
-        help_btn = QPushButton("How this works", objectName="gf_help")
-        help_btn.clicked.connect(self._show_help)
-        lv.addWidget(help_btn)
-        lv.addStretch(1)
-        split.addWidget(left)
-
-        right = QSplitter(Qt.Vertical)
-        plots = QWidget()
-        pl = QHBoxLayout(plots)
-        pl.setContentsMargins(0, 0, 0, 0)
-        lossbox = QVBoxLayout()
-        self.loss_plot = pg.PlotWidget(background="w")
-        self.loss_plot.setLabel("bottom", "step")
-        self.loss_plot.setLabel("left", "loss / var")
-        self.loss_plot.addLegend(offset=(-10, 10))
-        self.loss_plot.getAxis("left").enableAutoSIPrefix(False)
-        self.train_curve = self.loss_plot.plot(pen=pg.mkPen("#1f77b4", width=1.5), name="training")
-        self.val_curve = self.loss_plot.plot(pen=pg.mkPen("#d62728", width=2), symbol="o", symbolSize=5,
-                                             symbolBrush="#d62728", name="validation")
-        lossbox.addWidget(self.loss_plot)
-        self.log_check = QCheckBox("log scale", objectName="gf_log")
-        self.log_check.setChecked(True)
-        self.log_check.toggled.connect(lambda on: self.loss_plot.setLogMode(y=on))
-        self.loss_plot.setLogMode(y=True)
-        lossbox.addWidget(self.log_check)
-        pl.addLayout(lossbox, 1)
-        self.fsc_plot = pg.PlotWidget(background="w")
-        self.fsc_plot.setLabel("bottom", "resolution (1/A)")
-        self.fsc_plot.setLabel("left", "FSC")
-        self.fsc_plot.setYRange(-0.1, 1.05)
-        self.fsc_plot.getAxis("bottom").enableAutoSIPrefix(False)
-        for level in (0.5, 0.143):
-            self.fsc_plot.addItem(pg.InfiniteLine(level, angle=0, pen=pg.mkPen("#999", style=Qt.DashLine)))
-        self.fsc_curve = self.fsc_plot.plot(pen=pg.mkPen("#2ca02c", width=2))
-        self.fsc_text = pg.TextItem("", color="#333", anchor=(1, 0))
-        self.fsc_plot.addItem(self.fsc_text)
-        pl.addWidget(self.fsc_plot, 1)
-        right.addWidget(plots)
-        self.view3d = Gaussians3D()
-        right.addWidget(self.view3d)
-        self.strip = ImageStrip(4)
-        right.addWidget(self.strip)
-        right.setSizes([240, 400, 300])
-        split.addWidget(right)
-        split.setSizes([330, 900])
+        build_ui(self)  # the widgets (cryogui.views.gaussfit_layout)
         self._update_enabled()
+        ctx.session.subscribe(self._on_session)
 
     # ---- inputs --------------------------------------------------------------------------------------------------
     def help_html(self) -> str:
@@ -384,7 +225,7 @@ class GaussianFitPanel(PanelBase):
 
     def _on_snapshot(self, snap) -> None:
         self.last = snap
-        self._dirty = True
+        self.schedule_redraw()
 
     def _on_result(self, value) -> None:
         self.result = value
@@ -407,12 +248,11 @@ class GaussianFitPanel(PanelBase):
         elif state == "failed":
             self.status.setText("failed (see the log)")
         self._update_enabled()
-        self._dirty = True
+        self.schedule_redraw()
 
-    def _redraw(self) -> None:
-        if not self._dirty or self.last is None:
+    def redraw(self, parts: set[str]) -> None:
+        if self.last is None:
             return
-        self._dirty = False
         s = self.last
         d = s.data
         if "train_loss" in d and len(d["train_loss"]):
@@ -473,10 +313,6 @@ class GaussianFitPanel(PanelBase):
         except (OSError, ValueError) as exc:
             self.ctx.show_error("Export failed", f"{path}: {exc}", "")
 
-    def shutdown(self) -> None:
-        self.timer.stop()
-        super().shutdown()
-
     # ---- workspace (issue 8): what File > Save workspace keeps of this panel -----------------------------------
     _STATE_SPINS = ("n_spin", "lr_spin", "iter_spin", "epoch_spin", "batch_spin", "box_spin", "apix_spin")
     _STATE_COMBOS = ("target_kind", "aniso", "init_combo")
@@ -517,7 +353,7 @@ class GaussianFitPanel(PanelBase):
         self.last = state.get("last")
         self.status.setText(state.get("status", ""))
         self._update_enabled()
-        self._dirty = True
+        self.schedule_redraw()
 
 
 def particle_fit_job(star: Path, n: int, *, epochs: int, anisotropic: bool, init, control, use_ctf: bool,
