@@ -7,30 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
-                               QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSlider, QSpinBox,
-                               QSplitter, QTextBrowser, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog, QTextBrowser
 
 from cryogui.views.base import PanelBase
-from cryogui.views.poses_plots import HammerPlot, MapView, SphereView, curve_plot, histogram_plot
-
 from cryogui.views.poses_draw import PosesDrawing
 from cryogui.views.poses_help import HELP
-
-
-
-def _spin(lo, hi, val, step=1.0, decimals=0, suffix=""):
-    w = QDoubleSpinBox() if decimals else QSpinBox()
-    w.setRange(lo, hi)
-    w.setValue(val)
-    w.setSingleStep(step)
-    if decimals:
-        w.setDecimals(decimals)
-    if suffix:
-        w.setSuffix(suffix)
-    return w
+from cryogui.views.poses_layout import build_ui
 
 
 class PosesPanel(PosesDrawing, PanelBase):
@@ -59,163 +42,8 @@ class PosesPanel(PosesDrawing, PanelBase):
         self.scatter_pts = None
         self.selected = None
         self.handles: dict = {}
-        self._dirty = set()
-        self._build()
-        self.timer = QTimer(self)
-        self.timer.setInterval(33)
-        self.timer.timeout.connect(self._redraw)
-        self.timer.start()
+        build_ui(self)  # the widgets (cryogui.views.poses_layout)
         ctx.session.subscribe(self._on_session)
-
-    # ---- layout -----------------------------------------------------------------------------------------------
-    def _build(self) -> None:
-        outer = QHBoxLayout(self)
-        split = QSplitter(Qt.Horizontal)
-        outer.addWidget(split)
-        ctl = QWidget()
-        cl = QVBoxLayout(ctl)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(ctl)
-        scroll.setMinimumWidth(340)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        split.addWidget(scroll)
-
-        g = QGroupBox("Particle set")
-        f = QFormLayout(g)
-        self.set_combo = QComboBox()
-        self.set_combo.setObjectName("poses_set_combo")
-        self.set_combo.activated.connect(self._choose_set)
-        self._sets: list = []
-        f.addRow(self.set_combo)
-        self.open_btn = QPushButton("Open STAR / .cs ...")
-        self.open_btn.clicked.connect(self._open_dialog)
-        f.addRow(self.open_btn)
-        self.info = QLabel("No particles yet: open a STAR or .cs file, or generate projections.")
-        self.info.setWordWrap(True)
-        f.addRow(self.info)
-        self.bw = _spin(2, 45, 10, 1, suffix=" deg")
-        self.bw.setToolTip("kernel width of the density of viewing directions")
-        self.bw.valueChanged.connect(lambda _: self._start_density())
-        f.addRow("Density width", self.bw)
-        cl.addWidget(g)
-
-        g = QGroupBox("Projection generator")
-        f = QFormLayout(g)
-        self.map_combo = QComboBox()
-        self._maps: list = []
-        self.map_combo.activated.connect(self._choose_map)
-        f.addRow("Map", self.map_combo)
-        self.n_spin = _spin(10, 100000, 500, 100)
-        f.addRow("N", self.n_spin)
-        self.shift = [_spin(-360, 360, 0, 5, 1) for _ in range(3)]
-        self.cov = [_spin(0, 360, v, 5, 1) for v in (360, 180, 360)]
-        for name, ws in (("Shift rot/tilt/psi", self.shift), ("Coverage", self.cov)):
-            row = QHBoxLayout()
-            for w in ws:
-                row.addWidget(w)
-            f.addRow(name, row)
-        self.snr = _spin(0, 100, 0, 0.1, 2)
-        self.snr.setSpecialValueText("no noise")
-        f.addRow("SNR", self.snr)
-        self.ctf_box = QCheckBox("CTF")
-        self.seed = _spin(0, 10**6, 0)
-        row = QHBoxLayout()
-        row.addWidget(self.ctf_box)
-        row.addWidget(QLabel("seed"))
-        row.addWidget(self.seed)
-        f.addRow(row)
-        self.gen_btn = QPushButton("Generate")
-        self.gen_btn.clicked.connect(self.start_generate)
-        f.addRow(self.gen_btn)
-        cl.addWidget(g)
-
-        g = QGroupBox("1. Learn distances (Siamese)")
-        f = QFormLayout(g)
-        self.train_steps = _spin(10, 100000, 600, 100)
-        f.addRow("Steps", self.train_steps)
-        self.train_btn = QPushButton("Learn distances")
-        self.train_btn.clicked.connect(self.start_train)
-        f.addRow(self.train_btn)
-        cl.addWidget(g)
-
-        g = QGroupBox("2. Recover orientations")
-        f = QFormLayout(g)
-        self.dist_combo = QComboBox()
-        self.dist_combo.addItems(["exact", "learned", "image"])
-        f.addRow("Distances", self.dist_combo)
-        self.rec_steps = _spin(10, 100000, 1500, 100)
-        f.addRow("Steps", self.rec_steps)
-        self.rec_btn = QPushButton("Recover")
-        self.rec_btn.clicked.connect(self.start_recover)
-        f.addRow(self.rec_btn)
-        cl.addWidget(g)
-
-        g = QGroupBox("Job")
-        f = QFormLayout(g)
-        row = QHBoxLayout()
-        self.pause_btn = QPushButton("Pause")
-        self.pause_btn.clicked.connect(self._pause)
-        self.step_btn = QPushButton("Step")
-        self.step_btn.clicked.connect(self._step)
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.clicked.connect(self._cancel)
-        for b in (self.pause_btn, self.step_btn, self.cancel_btn):
-            row.addWidget(b)
-        f.addRow(row)
-        self.speed = QSlider(Qt.Horizontal)
-        self.speed.setRange(0, 100)
-        self.speed.setValue(0)
-        self.speed.setToolTip("slow down between snapshots (0 = full speed)")
-        self.speed.valueChanged.connect(self._set_delay)
-        f.addRow("Slow down", self.speed)
-        self.export_btn = QPushButton("Export STAR ...")
-        self.export_btn.clicked.connect(self._export_dialog)
-        f.addRow(self.export_btn)
-        self.help_btn = QPushButton("How this works")
-        self.help_btn.clicked.connect(self._show_help)
-        f.addRow(self.help_btn)
-        cl.addWidget(g)
-        self.status_label = QLabel("")
-        self.status_label.setWordWrap(True)
-        cl.addWidget(self.status_label)
-        cl.addStretch(1)
-
-        plots = QWidget()
-        grid = QGridLayout(plots)
-        grid.setContentsMargins(2, 2, 2, 2)
-        self.sphere = SphereView("Pose sphere (colour: density; orange: recovered)")
-        self.hammer = HammerPlot()
-        self.hammer.point_clicked.connect(self.select_particle)
-        self.mapview = MapView("Map at the selected pose (seen along the beam)")
-        self.psi_plot, self.psi_item = histogram_plot("In-plane angle psi", "psi (deg)")
-        self.loss_plot = curve_plot("Distance learning loss", "step", "MSE (rad^2)", log_y=True)
-        self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen((30, 90, 200), width=2), name="train")
-        self.val_curve = self.loss_plot.plot([], [], pen=pg.mkPen((220, 80, 20), width=2), name="held-out")
-        self.scatter_plot = curve_plot("Predicted vs true distance", "true (rad)", "predicted (rad)")
-        self.scatter_plot.plot([0, np.pi], [0, np.pi], pen=pg.mkPen((150, 150, 150), style=Qt.DashLine))
-        self.pair_scatter = pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(30, 90, 200, 90))
-        self.scatter_plot.addItem(self.pair_scatter)
-        self.err_plot = curve_plot("Recovery: median error after alignment", "step", "rad")
-        self.err_curve = self.err_plot.plot([], [], pen=pg.mkPen((200, 40, 40), width=2), symbol="o",
-                                            symbolSize=4, name="median error")
-        self.errh_plot, self.errh_item = histogram_plot("Per-particle error after alignment", "error (deg)")
-        grid.addWidget(self.sphere, 0, 0)
-        grid.addWidget(self.hammer, 0, 1)
-        grid.addWidget(self.mapview, 0, 2)
-        grid.addWidget(self.psi_plot, 1, 0)
-        grid.addWidget(self.loss_plot, 1, 1)
-        grid.addWidget(self.scatter_plot, 1, 2)
-        grid.addWidget(self.err_plot, 2, 0)
-        grid.addWidget(self.errh_plot, 2, 1)
-        self.summary = QLabel("")
-        self.summary.setWordWrap(True)
-        self.summary.setAlignment(Qt.AlignTop | Qt.AlignLeft)
-        grid.addWidget(self.summary, 2, 2)
-        for r in range(3):
-            grid.setRowStretch(r, 3 if r == 0 else 2)
-        split.addWidget(plots)
-        split.setStretchFactor(1, 1)
 
     def help_html(self) -> str:
         return HELP
@@ -289,9 +117,8 @@ class PosesPanel(PosesDrawing, PanelBase):
             self.load_file(Path(path))
 
     def show_particles(self, pset, name: str) -> bool:
-        from cryogui.io.poses_files import pose_quaternions
-        from cryogui.core.rotations import quaternion_to_matrix, viewing_direction
         from cryogui.errors import InputError
+        from cryogui.io.poses_files import pose_quaternions
 
         try:
             q = pose_quaternions(pset)
@@ -316,7 +143,7 @@ class PosesPanel(PosesDrawing, PanelBase):
         self.recovered = self.align = self.rec_dirs = None
         self.err_hist = []
         self.selected = None
-        self._dirty |= {"points", "psi", "recovered", "errors"}
+        self.schedule_redraw("points", "psi", "recovered", "errors")
         self._start_density()
 
     # ---- jobs ---------------------------------------------------------------------------------------------------
@@ -340,7 +167,7 @@ class PosesPanel(PosesDrawing, PanelBase):
         def done(rho, dirs=dirs):
             if self.dirs is not None and len(self.dirs) == len(dirs) and np.array_equal(self.dirs, dirs):
                 self.density = rho
-                self._dirty.add("points")
+                self.schedule_redraw("points")
 
         self._start("density", "pose density", lambda: density_job(dirs, bw), on_result=done)
 
@@ -359,12 +186,12 @@ class PosesPanel(PosesDrawing, PanelBase):
         self._cancel_all()
         self.pset, self.quats, self.density, self.recovered, self.align, self.rec_dirs = (None,) * 6
         self.err_hist = []
-        self._dirty |= {"recovered", "errors"}
+        self.schedule_redraw("recovered", "errors")
         self.status_label.setText("generating projections ...")
 
         def snap(s):
             self.dirs = s.points
-            self._dirty.add("points")
+            self.schedule_redraw("points")
 
         def done(res, apix=apix, cfg=cfg):
             from cryogui.core.rotations import euler_to_quaternion
@@ -395,7 +222,7 @@ class PosesPanel(PosesDrawing, PanelBase):
         cfg = SiameseConfig(steps=steps, report_every=max(5, min(50, steps // 20)))
         q, images = self.quats.copy(), self._image_source()
         self.loss_hist, self.val_hist, self.scatter_pts = [], [], None
-        self._dirty.add("train")
+        self.schedule_redraw("train")
 
         def snap(s):
             if "loss" in s.metrics:
@@ -404,7 +231,7 @@ class PosesPanel(PosesDrawing, PanelBase):
                 self.val_hist.append((s.step, s.metrics["val_loss"]))
             if "pred" in s.data:
                 self.scatter_pts = (s.data["true"], s.data["pred"])
-            self._dirty.add("train")
+            self.schedule_redraw("train")
 
         def done(model):
             self.model = model
@@ -425,15 +252,15 @@ class PosesPanel(PosesDrawing, PanelBase):
         steps = int(self.rec_steps.value())
         q, images, model = self.quats, self._image_source(), self.model
         self.err_hist, self.align = [], None
-        self._dirty |= {"errors", "recovered"}
+        self.schedule_redraw("errors", "recovered")
 
         def snap(s):
             if s.points is not None:
                 self.rec_dirs = s.points
-                self._dirty.add("recovered")
+                self.schedule_redraw("recovered")
             if "median_error_rad" in s.metrics:
                 self.err_hist.append((s.step, s.metrics["median_error_rad"]))
-                self._dirty.add("errors")
+                self.schedule_redraw("errors")
 
         def done(res):
             from cryogui.core.poses.align import align_orientations
@@ -448,7 +275,7 @@ class PosesPanel(PosesDrawing, PanelBase):
             else:
                 self.rec_dirs = viewing_direction(quaternion_to_matrix(res.quats))
                 self.status_label.setText(f"recovered ({kind})")
-            self._dirty |= {"recovered", "errors"}
+            self.schedule_redraw("recovered", "errors")
 
         self.status_label.setText(f"recovering orientations from {kind} distances ...")
         self._start("recover", f"recover ({kind})",
@@ -493,7 +320,6 @@ class PosesPanel(PosesDrawing, PanelBase):
             h.set_delay(0.5 * v / 100.0)
 
     def shutdown(self) -> None:
-        self.timer.stop()
         self._cancel_all()
         super().shutdown()
 
@@ -569,4 +395,4 @@ class PosesPanel(PosesDrawing, PanelBase):
         self.val_hist = [tuple(e) for e in state.get("val_hist", [])]
         if state.get("status"):
             self.status_label.setText(state["status"])
-        self._dirty |= {"points", "psi", "recovered", "errors", "train"}
+        self.schedule_redraw("points", "psi", "recovered", "errors", "train")

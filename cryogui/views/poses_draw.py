@@ -1,4 +1,5 @@
-"""Selection, export and redrawing of the Poses panel's pictures from its state (called by the panel's ~30 Hz timer when data changed)."""
+"""Selection, export and redrawing of the Poses panel's pictures from its state (:meth:`redraw`, called by the
+panel's ~30 Hz redraw timer with the parts that changed)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from cryogui.views.poses_plots import density_colors, set_histogram
 
 
 class PosesDrawing:
-    """Mixin of :class:`cryogui.views.poses.PosesPanel`: selection, export, and ``_redraw`` (draws whatever
-    ``_dirty`` names)."""
+    """Mixin of :class:`cryogui.views.poses.PosesPanel`: selection, export, and ``redraw`` (draws the parts
+    named to ``schedule_redraw``)."""
 
     # ---- selection, export ---------------------------------------------------------------------------------------
     def select_particle(self, i: int) -> None:
@@ -68,10 +69,7 @@ class PosesDrawing:
             self.ctx.show_error("Export", str(exc), "")
 
     # ---- drawing ------------------------------------------------------------------------------------------------
-    def _redraw(self) -> None:
-        if not self._dirty:
-            return
-        dirty, self._dirty = self._dirty, set()
+    def redraw(self, dirty: set[str]) -> None:
         if "points" in dirty:
             n = 0 if self.dirs is None else len(self.dirs)
             colors = density_colors(self.density, n) if self.density is not None else None
