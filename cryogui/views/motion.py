@@ -5,7 +5,8 @@ simulated swinging-arm test set), analysis settings (modes, kind, range, non-lin
 Right: the Gaussians in 3D coloured by flexibility with the arrows of the selected mode, the eigenvalue spectrum,
 one slider per mode (Play/Loop), the histogram of per-particle coordinates with a range selector (export as STAR,
 reconstruct), and the map at the slider beside the reconstruction from the particles in the range.
-Jobs (keys ``motion.*``) run through the job manager; drawing happens on a 30 Hz timer.
+Jobs (keys ``motion.*``) run through the job manager; drawing (:mod:`cryogui.views.motion_draw`) happens on the
+panel's 30 Hz redraw timer.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QLabel, QSlider, QTextBrowse
 
 from cryogui.errors import InputError
 from cryogui.views.base import PanelBase
+from cryogui.views.motion_draw import MotionDrawing
 from cryogui.views.motion_layout import build_ui
 from cryogui.views.motion_view import HELP_HTML, flexibility_colors
 
@@ -53,7 +55,7 @@ def _simulate_job(out_dir: Path, n: int, seed: int = 0):
     return result
 
 
-class EigenMotionPanel(PanelBase):
+class EigenMotionPanel(MotionDrawing, PanelBase):
     panel_id = "motion"
     title = "Eigen-motion"
 
@@ -65,14 +67,9 @@ class EigenMotionPanel(PanelBase):
         self.c = np.zeros(0)
         self.recon: dict | None = None
         self.map_at: dict | None = None
-        self._dirty: set[str] = set()
         self._autorun = False
         self._map_pending = False
         build_ui(self)
-        self._timer = QTimer(self)
-        self._timer.setInterval(33)
-        self._timer.timeout.connect(self._redraw)
-        self._timer.start()
         self._play = QTimer(self)
         self._play.setInterval(50)
         self._play.timeout.connect(self._play_tick)
@@ -191,7 +188,7 @@ class EigenMotionPanel(PanelBase):
             self.view3d.set_box(*self.focus_box())
         else:
             self.view3d.set_box(None, None)
-        self._mark("colors")
+        self.schedule_redraw("colors")
 
     # ---- run ----------------------------------------------------------------------------------------------------
     def run(self) -> None:
@@ -249,7 +246,7 @@ class EigenMotionPanel(PanelBase):
                      f"{100 * result.autoencoder.pca_explained_variance:.1f}%")
         self.status.setText(text)
         self.progress.setValue(1000)
-        self._mark("colors", "arrows", "spectrum", "hist", "positions", "map")
+        self.schedule_redraw("colors", "arrows", "spectrum", "hist", "positions", "map")
 
     def _build_sliders(self) -> None:
         for w in self.sliders + self.slider_labels:
@@ -274,7 +271,7 @@ class EigenMotionPanel(PanelBase):
             return
         self.c[m] = value / SLIDER_STEPS * self.result.c_range
         self.slider_labels[m].setText(f"mode {m + 1}: c = {self.c[m]:+.1f} Å")
-        self._mark("positions", "map", "hist")
+        self.schedule_redraw("positions", "map", "hist")
 
     def _centre_region(self, m: int) -> None:
         if m == self.mode_sel.currentIndex():
@@ -328,7 +325,7 @@ class EigenMotionPanel(PanelBase):
         self.recon = res
         self.status.setText(f"Reconstruction from {len(res['indices'])} particles with c in "
                             f"[{res['lo']:.1f}, {res['hi']:.1f}] Å (mode {res['mode'] + 1})")
-        self._mark("map")
+        self.schedule_redraw("map")
 
     def _request_map(self) -> None:
         if self.result is None:
@@ -345,96 +342,10 @@ class EigenMotionPanel(PanelBase):
 
     def _map_ready(self, res: dict) -> None:
         self.map_at = res
-        self._mark("images")
+        self.schedule_redraw("images")
         if self._map_pending:
             self._map_pending = False
-            self._mark("map")
-
-    # ---- drawing ------------------------------------------------------------------------------------------------
-    def _mark(self, *what: str) -> None:
-        self._dirty.update(what)
-
-    def _redraw(self) -> None:
-        if not self._dirty:
-            return
-        dirty, self._dirty = self._dirty, set()
-        r = self.result
-        mode = max(0, self.mode_sel.currentIndex())
-        if "colors" in dirty and self.model is not None:
-            focus = np.zeros(len(self.model), bool)
-            idx = self.focus_indices()
-            focus[idx if idx is not None else slice(None)] = True
-            flex = r.flexibility if r is not None and len(r.flexibility) == len(self.model) else \
-                np.zeros(len(self.model))
-            self.view3d.set_colors(flexibility_colors(flex, focus))
-        if r is None:
-            return
-        if "positions" in dirty or "arrows" in dirty:
-            pos = r.model.positions + (np.tensordot(self.c, r.vectors, axes=1) if r.kind == "position" else 0)
-            self.view3d.set_positions(pos)
-            vec = r.vectors[mode] if r.kind == "position" else np.zeros((len(pos), 3))
-            self.view3d.set_arrows(pos, vec, 0.5 * r.c_range)
-        if "spectrum" in dirty:
-            ev = r.eigenvalues[:20] / max(r.eigenvalues.sum(), 1e-30) * 100
-            brushes = [(220, 120, 40) if i < r.n_modes else (150, 170, 200) for i in range(len(ev))]
-            self.spectrum_bars.setOpts(x=np.arange(1, len(ev) + 1), height=ev, width=0.7, brushes=brushes)
-        if "hist" in dirty:
-            edges = np.linspace(-r.c_range, r.c_range, 41)
-            h, _ = np.histogram(r.coords[:, mode], bins=edges)
-            self.hist_bars.setOpts(x=0.5 * (edges[1:] + edges[:-1]), height=h, width=edges[1] - edges[0])
-            self.slider_line.setValue(self.c[mode] if mode < len(self.c) else 0)
-            dirty.add("count")
-        if "count" in dirty:
-            self.count_label.setText(f"{len(self.selected_indices())} particles in range")
-        if "map" in dirty:
-            self._request_map()
-        if "images" in dirty or "map" in dirty:
-            self._show_maps()
-
-    def _show_maps(self) -> None:
-        views = [(self.map_plots["model"], self.map_at), (self.map_plots["recon"], self.recon)]
-        for item, res in views:
-            if res is None:
-                item.clear()
-                continue
-            img = res["along_z"]
-            lo, hi = np.percentile(img, [1, 99.8])
-            item.setImage(img, autoLevels=False, levels=(float(lo), float(hi) if hi > lo else float(lo) + 1))
-
-    # ---- export -------------------------------------------------------------------------------------------------
-    def export_range(self, path: Path) -> Path:
-        from cryogui.io.motion import write_subset_star
-
-        return write_subset_star(path, self.inputs["pset"], self.selected_indices(), self.result.coords)
-
-    def _export_dialog(self) -> None:
-        if self.result is None:
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Export particles in range", "subset.star", "STAR (*.star)")
-        if path:
-            try:
-                out = self.export_range(Path(path))
-                self.ctx.status(f"{len(self.selected_indices())} particles written to {out}")
-            except InputError as exc:
-                self.ctx.show_error("Export range", str(exc), "")
-
-    def _save_star_dialog(self) -> None:
-        if self.result is None:
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Save motion STAR", "motion.star", "STAR (*.star)")
-        if path:
-            from cryogui.io.motion import write_motion_star
-
-            write_motion_star(path, self.inputs["pset"], self.result.coords)
-
-    def _save_vectors_dialog(self) -> None:
-        if self.result is None:
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Save eigen-motion vectors", "motion.json", "JSON (*.json)")
-        if path:
-            from cryogui.io.motion import write_vectors_json
-
-            write_vectors_json(path, self.result)
+            self.schedule_redraw("map")
 
     # ---- hooks --------------------------------------------------------------------------------------------------
     def help_html(self) -> str:
@@ -464,7 +375,6 @@ class EigenMotionPanel(PanelBase):
 
     def shutdown(self) -> None:
         self._play.stop()
-        self._timer.stop()
         super().shutdown()
 
     # ---- workspace (issue 8): what File > Save workspace keeps of this panel -----------------------------------
@@ -519,4 +429,4 @@ class EigenMotionPanel(PanelBase):
                 self.mode_sel.setCurrentIndex(int(state["mode"]))
             if state.get("region"):
                 self.region.setRegion(tuple(state["region"]))
-            self._mark("colors", "arrows", "spectrum", "hist", "positions", "map")
+            self.schedule_redraw("colors", "arrows", "spectrum", "hist", "positions", "map")

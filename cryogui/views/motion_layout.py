@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QSlider, QSpinBox,
+                               QHBoxLayout, QLabel, QProgressBar, QPushButton, QSlider, QSpinBox,
                                QSplitter, QVBoxLayout, QWidget)
 
 from cryogui.views.motion_view import GaussianView3D
@@ -15,12 +15,8 @@ SIM_LABEL = "Simulated swinging arm (seed test case)"
 
 def build_ui(self) -> None:
     """Create the panel's widgets as attributes of ``self`` and connect them to its slots."""
-    outer = QHBoxLayout(self)
-    outer.setContentsMargins(2, 2, 2, 2)
-    split = QSplitter(Qt.Horizontal)
-    outer.addWidget(split)
-    controls = QWidget()
-    lay = QVBoxLayout(controls)
+    split, controls = self.split_layout(margins=2, scroll_width=370)
+    lay = controls.layout()
     lay.setContentsMargins(2, 2, 2, 2)
 
     g = QGroupBox("Inputs")
@@ -121,12 +117,6 @@ def build_ui(self) -> None:
     v.addLayout(row)
     lay.addWidget(g)
     lay.addStretch(1)
-    scroll = QScrollArea()
-    scroll.setWidgetResizable(True)
-    scroll.setWidget(controls)
-    scroll.setMinimumWidth(370)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-    split.addWidget(scroll)
 
     right = QSplitter(Qt.Vertical)
     top = QSplitter(Qt.Horizontal)
@@ -155,7 +145,7 @@ def build_ui(self) -> None:
     self.mode_sel = QComboBox()
     self.mode_sel.setObjectName("motion_mode_select")
     self.mode_sel.setMinimumContentsLength(16)
-    self.mode_sel.currentIndexChanged.connect(lambda _: self._mark("arrows", "hist"))
+    self.mode_sel.currentIndexChanged.connect(lambda _: self.schedule_redraw("arrows", "hist"))
     row.addWidget(self.mode_sel)
     self.play_btn = QPushButton("Play")
     self.play_btn.setCheckable(True)
@@ -180,7 +170,7 @@ def build_ui(self) -> None:
     self.hist_bars = pg.BarGraphItem(x=[], height=[], width=1.0, brush=(150, 150, 160))
     self.hist.addItem(self.hist_bars)
     self.region = pg.LinearRegionItem(values=(-1, 1), brush=(255, 170, 0, 60))
-    self.region.sigRegionChanged.connect(lambda: self._mark("count"))
+    self.region.sigRegionChanged.connect(lambda: self.schedule_redraw("count"))
     self.hist.addItem(self.region)
     self.slider_line = pg.InfiniteLine(0, pen=pg.mkPen((200, 30, 30), width=2))
     self.hist.addItem(self.slider_line)
