@@ -2,7 +2,8 @@
 
 Controls on the left; on the right one view per method (pyqtgraph image + points (+ Voronoi cells for CVT) in 2D, a
 vispy isosurface + markers in 3D) and the live energy curves with the random-sampling reference.  Work runs through
-the job manager (keys ``pointcloud.trn`` / ``pointcloud.cvt``); the views redraw from a 30 Hz timer.
+the job manager (keys ``pointcloud.trn`` / ``pointcloud.cvt``); the views redraw from the panel's 30 Hz redraw
+timer; exporting clouds and animations lives in :mod:`cryogui.views.pointcloud_export`.
 """
 
 from __future__ import annotations
@@ -11,20 +12,19 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QDialog, QFileDialog, QHBoxLayout, QProgressDialog, QScrollArea, QSplitter,
-                               QTextBrowser, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QSplitter, QTextBrowser, QVBoxLayout, QWidget
 
 from cryogui.core.pointcloud.job import HELP_HTML, default_threshold, pointcloud_job, sweeps
 from cryogui.errors import InputError
 from cryogui.views.base import PanelBase
-from cryogui.views.pointcloud_view import COLORS, NAMES, MethodView, build_controls, render_frames
+from cryogui.views.pointcloud_export import METHODS, PointCloudExport
+from cryogui.views.pointcloud_view import COLORS, NAMES, MethodView, build_controls
 
-METHODS = ("trn", "cvt")
 MAX_FRAMES = 240
 
 
-class PointCloudPanel(PanelBase):
+class PointCloudPanel(PointCloudExport, PanelBase):
     panel_id = "pointcloud"
     title = "Point cloud"
 
@@ -38,15 +38,10 @@ class PointCloudPanel(PanelBase):
         self.energy: dict = {m: ([], []) for m in METHODS}
         self.frames: dict = {m: [] for m in METHODS}
         self._n_run = 0
-        self._dirty: set[str] = set()
         self._random_energy: float | None = None
         self._build()
         self._add_source("2D Gaussian (seed example, [-1,1]^2)", builtin="gaussian2d")
         self._add_source("Demo map (3D, simulated)", builtin="demo")
-        self._timer = QTimer(self)
-        self._timer.setInterval(33)
-        self._timer.timeout.connect(self._redraw)
-        self._timer.start()
         ctx.session.subscribe(self._on_session)
         for item in ctx.session.items("map"):
             self._on_session("map", item)
@@ -55,18 +50,10 @@ class PointCloudPanel(PanelBase):
 
     # ---- layout -------------------------------------------------------------------------------------------------
     def _build(self) -> None:
-        outer = QHBoxLayout(self)
-        outer.setContentsMargins(2, 2, 2, 2)
-        split = QSplitter(Qt.Horizontal)
-        outer.addWidget(split)
         controls = build_controls(self, METHODS)
-        scroll = QScrollArea()
-        scroll.setWidget(controls)
-        scroll.setWidgetResizable(True)
-        controls.setMinimumWidth(controls.sizeHint().width())
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(controls.sizeHint().width() + 16)
-        split.addWidget(scroll)
+        width = controls.sizeHint().width()
+        controls.setMinimumWidth(width)
+        split, _ = self.split_layout(controls, margins=2, scroll_width=width + 16)
 
         right = QSplitter(Qt.Vertical)
         views = QWidget()
@@ -319,10 +306,6 @@ class PointCloudPanel(PanelBase):
         for h in self.active_handles():
             h.set_delay(self._delay())
 
-    def shutdown(self) -> None:
-        self._timer.stop()
-        super().shutdown()
-
     # ---- job callbacks (GUI thread) ---------------------------------------------------------------------------
     def _on_snapshot(self, method: str, snap) -> None:
         self.latest[method] = snap
@@ -337,14 +320,14 @@ class PointCloudPanel(PanelBase):
         frames.append((snap.points, snap.data.get("weights"), snap.data.get("labels")))
         if len(frames) > MAX_FRAMES:
             del frames[1::2]
-        self._dirty.add(method)
+        self.schedule_redraw(method)
 
     def _on_result(self, method: str, res) -> None:
         self.results[method] = res
         if res.history:
             self.energy[method] = ([sweeps(s, method, self._n_run) for s, _ in res.history],
                                    [e for _, e in res.history])
-        self._dirty.add(method)
+        self.schedule_redraw(method)
 
     def _on_error(self, method: str, message: str) -> None:
         self._set_status(f"{NAMES[method]}: {message}", error=True)
@@ -366,10 +349,7 @@ class PointCloudPanel(PanelBase):
         self.status_label.setText(text)
         self.ctx.status(f"Point cloud: {text}")
 
-    def _redraw(self) -> None:
-        if not self._dirty:
-            return
-        dirty, self._dirty = self._dirty, set()
+    def redraw(self, dirty: set[str]) -> None:
         for m in dirty:
             snap = self.latest.get(m)
             res = self.results.get(m)
@@ -391,68 +371,6 @@ class PointCloudPanel(PanelBase):
         if self._random_energy is not None:
             self.random_line.setValue(self._random_energy)
             self.random_line.setVisible(True)
-
-    # ---- export -------------------------------------------------------------------------------------------------
-    def _export_method(self) -> str:
-        return METHODS[self.export_which.currentIndex()]
-
-    def cloud_for_export(self, method: str):
-        if method in self.results:
-            r = self.results[method]
-            return r.points, r.weights
-        snap = self.latest.get(method)
-        if snap is None:
-            raise InputError(f"no {NAMES[method]} cloud yet: press Run first")
-        return snap.points, snap.data.get("weights")
-
-    def _export_cloud_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export point cloud", str(Path.home() / "cloud.cmm"),
-                                              "ChimeraX markers (*.cmm);;PDB pseudo-atoms (*.pdb);;CSV (*.csv)")
-        if path:
-            self.export_cloud(Path(path), self._export_method())
-
-    def export_cloud(self, path: Path, method: str) -> bool:
-        from cryogui.io.pointcloud import write_cloud
-
-        try:
-            pts, w = self.cloud_for_export(method)
-            write_cloud(path, pts, w)
-        except (InputError, OSError) as exc:
-            self.ctx.show_error("Export point cloud", str(exc), "")
-            return False
-        self._set_status(f"Wrote {len(pts)} {NAMES[method]} points to {path}")
-        return True
-
-    def _export_animation_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export animation", str(Path.home() / "pointcloud.gif"),
-                                              "GIF (*.gif);;MP4 (*.mp4)")
-        if path:
-            self.export_animation(Path(path))
-
-    def export_animation(self, path: Path, max_frames: int = 80, fps: float = 10.0) -> bool:
-        """Replay the recorded frames of every method through its view, side by side, into a GIF/MP4."""
-        from cryogui.io.pointcloud import write_animation
-
-        methods = [m for m in METHODS if self.frames[m]]
-        if not methods:
-            self.ctx.show_error("Export animation", "no frames recorded yet: press Run first", "")
-            return False
-        count = min(max_frames, max(len(self.frames[m]) for m in methods))
-        progress = QProgressDialog("Rendering frames…", "Cancel", 0, count, self)
-        progress.setWindowModality(Qt.WindowModal)
-        images = render_frames([self.views[m] for m in methods], [self.frames[m] for m in methods], count,
-                               progress)
-        progress.close()
-        self._dirty.update(methods)
-        if images is None:
-            return False
-        try:
-            write_animation(path, images, fps=fps)
-        except (InputError, OSError) as exc:
-            self.ctx.show_error("Export animation", str(exc), "")
-            return False
-        self._set_status(f"Wrote {len(images)} frames to {path}")
-        return True
 
     # ---- help ---------------------------------------------------------------------------------------------------
     def help_html(self) -> str:
@@ -510,4 +428,4 @@ class PointCloudPanel(PanelBase):
         for m, (xs, ys) in state.get("energy", {}).items():
             if m in METHODS:
                 self.energy[m] = (list(np.asarray(xs, float)), list(np.asarray(ys, float)))
-        self._dirty.update(METHODS)
+        self.schedule_redraw(*METHODS)

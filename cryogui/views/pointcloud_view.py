@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QPushButton, QSlider, QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
 
 from cryogui.core.pointcloud.job import cell_boundaries_rgba
+from cryogui.views.widgets import button_row, slider
 
 COLORS = {"trn": (255, 90, 40), "cvt": (30, 200, 255)}
 NAMES = {"trn": "TRN", "cvt": "CVT"}
@@ -271,26 +272,14 @@ def build_controls(panel, methods) -> QWidget:
 
     g = QGroupBox("Run")
     v = QVBoxLayout(g)
-    row = QHBoxLayout()
-    panel.run_btn = QPushButton("Run")
-    panel.step_btn = QPushButton("Step")
-    panel.pause_btn = QPushButton("Pause")
-    panel.cancel_btn = QPushButton("Cancel")
-    for b, name, slot in ((panel.run_btn, "pc_run", panel.run), (panel.step_btn, "pc_step", panel.step),
-                          (panel.pause_btn, "pc_pause", panel.toggle_pause),
-                          (panel.cancel_btn, "pc_cancel", panel.cancel)):
-        b.setObjectName(name)
-        b.clicked.connect(slot)
-        row.addWidget(b)
+    row, (panel.run_btn, panel.step_btn, panel.pause_btn, panel.cancel_btn) = button_row(
+        ("Run", panel.run, "pc_run"), ("Step", panel.step, "pc_step"), ("Pause", panel.toggle_pause, "pc_pause"),
+        ("Cancel", panel.cancel, "pc_cancel"))
     v.addLayout(row)
     row = QHBoxLayout()
     row.addWidget(QLabel("Speed"))
-    panel.speed = QSlider(Qt.Horizontal)
-    panel.speed.setObjectName("pc_speed")
-    panel.speed.setRange(0, 100)
-    panel.speed.setValue(100)
-    panel.speed.setToolTip("100 = full speed; lower values pause up to 1 s between frames")
-    panel.speed.valueChanged.connect(panel._apply_delay)
+    panel.speed = slider(0, 100, 100, panel._apply_delay,
+                         "100 = full speed; lower values pause up to 1 s between frames", "pc_speed")
     row.addWidget(panel.speed)
     v.addLayout(row)
     panel.status_label = QLabel("Ready.")
