@@ -3,7 +3,7 @@
 Left: micrograph list, display, filters (with histograms), editing, auto-pick, truth metrics and PR curve.
 Right: the micrograph with picks as circles (see :mod:`cryogui.views.picking_view`).  Picks live in a Qt-free
 :class:`cryogui.models.picks.PickStore` (undo/redo, journal); auto-picking runs as a job (key ``picking.autopick``);
-the view redraws from a 30 Hz timer when something changed.
+the view redraws from the panel's 30 Hz redraw timer when something changed (:mod:`cryogui.views.picking_draw`).
 """
 
 from __future__ import annotations
@@ -12,17 +12,18 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout,
-                               QFrame, QGroupBox, QHBoxLayout, QLabel, QPushButton, QRadioButton, QScrollArea,
-                               QSlider, QSplitter, QTableWidget, QVBoxLayout, QWidget)
+                               QFrame, QGroupBox, QHBoxLayout, QLabel, QPushButton, QRadioButton, QSlider,
+                               QTableWidget, QVBoxLayout, QWidget)
 from superqt import QDoubleRangeSlider
 
 from cryogui.errors import InputError
 from cryogui.io.coords import write_picks
 from cryogui.models.picks import PickStore, new_journal_path
 from cryogui.views.base import PanelBase
+from cryogui.views.picking_draw import PickingDrawing
 from cryogui.views.picking_help import HELP_HTML
 from cryogui.views.picking_logic import PickingLogic
 from cryogui.views.picking_view import MicrographView
@@ -30,7 +31,7 @@ from cryogui.views.picking_view import MicrographView
 EXPORT_FORMATS = PickingLogic.EXPORT_FORMATS
 
 
-class PickingPanel(PickingLogic, PanelBase):
+class PickingPanel(PickingLogic, PickingDrawing, PanelBase):
     panel_id = "picking"
     title = "Picking"
 
@@ -45,7 +46,6 @@ class PickingPanel(PickingLogic, PanelBase):
         self._display_cache: dict[str, tuple] = {}
         self._display_request = None
         self._shown = None
-        self._dirty = {"image": False, "picks": False, "hist": False, "list": False}
         self._preview = None                     # (index, x, y) while dragging
         self._job = None
         self._learned_model = None               # the fine-tuned learned picker, once there is one
@@ -53,10 +53,6 @@ class PickingPanel(PickingLogic, PanelBase):
         self.store.subscribe(self._on_store_changed)
         self._build()
         self._shortcuts()
-        self._timer = QTimer(self)
-        self._timer.setInterval(33)
-        self._timer.timeout.connect(self._redraw)
-        self._timer.start()
         ctx.session.subscribe(self._on_session)
         for item in ctx.session.items("micrograph"):
             self._on_session("micrograph", item)
@@ -64,18 +60,9 @@ class PickingPanel(PickingLogic, PanelBase):
 
     # ---- layout ---------------------------------------------------------------------------------------------
     def _build(self) -> None:
-        outer = QHBoxLayout(self)
-        outer.setContentsMargins(2, 2, 2, 2)
-        split = QSplitter(Qt.Horizontal)
-        outer.addWidget(split)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        left = QWidget()
-        v = QVBoxLayout(left)
+        split, left = self.split_layout(margins=2, scroll_width=330, h_scroll=True)
+        v = left.layout()
         v.setContentsMargins(4, 4, 4, 4)
-        scroll.setWidget(left)
-        scroll.setMinimumWidth(330)
-        split.addWidget(scroll)
 
         self.banner = QFrame()
         self.banner.setStyleSheet("QFrame { background: #5a4a10; border-radius: 4px; }")
@@ -119,9 +106,9 @@ class PickingPanel(PickingLogic, PanelBase):
         self.contrast = QSlider(Qt.Horizontal)
         self.contrast.setRange(5, 60)
         self.contrast.setValue(10)
-        self.contrast.valueChanged.connect(lambda _: self._mark("levels"))
+        self.contrast.valueChanged.connect(lambda _: self.schedule_redraw("levels"))
         self.invert = QCheckBox("Invert (protein white)")
-        self.invert.toggled.connect(lambda _: self._mark("levels"))
+        self.invert.toggled.connect(lambda _: self.schedule_redraw("levels"))
         self.lowpass = QDoubleSpinBox()
         self.lowpass.setRange(0, 500)
         self.lowpass.setValue(20)
@@ -180,8 +167,8 @@ class PickingPanel(PickingLogic, PanelBase):
         self.box_size.setRange(4, 2000)
         self.box_size.setValue(64)
         self.box_size.setSuffix(" px")
-        self.circle_mode.currentIndexChanged.connect(lambda _: self._mark("picks"))
-        self.box_size.valueChanged.connect(lambda _: self._mark("picks"))
+        self.circle_mode.currentIndexChanged.connect(lambda _: self.schedule_redraw("picks"))
+        self.box_size.valueChanged.connect(lambda _: self.schedule_redraw("picks"))
         self.count_label = QLabel()
         f2.addRow("Circles", self.circle_mode)
         f2.addRow("Box", self.box_size)
@@ -369,7 +356,6 @@ class PickingPanel(PickingLogic, PanelBase):
 
     def shutdown(self) -> None:
         super().shutdown()
-        self._timer.stop()
         try:
             from cryogui.models.paths import data_dir
 
@@ -439,4 +425,4 @@ class PickingPanel(PickingLogic, PanelBase):
 
             self.truth["key"] = self.truth["micrograph"].map(micrograph_key)
         self._filters_moved()
-        self._mark("image", "picks", "hist", "list")
+        self.schedule_redraw("image", "picks", "hist", "list")

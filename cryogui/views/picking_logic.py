@@ -1,23 +1,16 @@
 """Behaviour of the Picking panel (a mixin of :class:`cryogui.views.picking.PickingPanel`): micrographs, editing,
-filters, import/export, truth metrics, auto-pick jobs and the timer-driven redraw."""
+filters, import/export, truth, auto-pick jobs and dialogs (the drawing: :mod:`cryogui.views.picking_draw`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QFileDialog, QTableWidgetItem, QTextBrowser, QVBoxLayout
+from PySide6.QtWidgets import QDialog, QFileDialog, QTextBrowser, QVBoxLayout
 
-from cryogui.core.picking.display import confidence_colors, robust_levels
-from cryogui.core.picking.metrics import score_picks
 from cryogui.errors import InputError
 from cryogui.io.coords import micrograph_key, read_picks, write_picks, write_picks_per_micrograph
 from cryogui.models.picks import PickStore, find_journals
-
-TP_COLOR = (40, 220, 60, 255)
-FP_COLOR = (255, 50, 50, 255)
 
 
 class PickingLogic:
@@ -40,7 +33,7 @@ class PickingLogic:
             self.mics[key] = {"path": p, "apix": h["voxel_size"][0] or None, "shape": (h["ny"], h["nx"])}
             self.order.append(key)
             added.append(key)
-        self._mark("list")
+        self.schedule_redraw("list")
         if added and self.current is None:
             self.set_current(added[0])
 
@@ -66,7 +59,7 @@ class PickingLogic:
             self.table.setCurrentCell(row, 0)
             self.table.blockSignals(False)
         self._update_size_slider()
-        self._mark("image", "picks", "hist", "list")
+        self.schedule_redraw("image", "picks", "hist", "list")
 
     def step_micrograph(self, delta: int) -> None:
         if not self.order:
@@ -119,7 +112,7 @@ class PickingLogic:
             self._display_cache.pop(next(iter(self._display_cache)))
         self._display_cache[key] = (params, result)
         if key == self.current:
-            self._mark("image")
+            self.schedule_redraw("image")
 
     def _display_finished(self, state) -> None:
         self._display_request = None
@@ -156,17 +149,10 @@ class PickingLogic:
         self.threshold_label.setText(f"{self.threshold_value():.2f}")
         lo, hi = self.size_range_value()
         self.size_label.setText(f"{lo:.0f}-{hi:.0f} px")
-        self._mark("picks", "hist", "list")
+        self.schedule_redraw("picks", "hist", "list")
 
     def _filters_changed(self, *_):
-        self._mark("image")
-
-    def _mark(self, *what):
-        for w in what:
-            if w == "levels":
-                self._dirty["image"] = self._dirty.get("image") or "levels"
-            else:
-                self._dirty[w] = True
+        self.schedule_redraw("image")
 
     # ---- editing ----------------------------------------------------------------------------------------------
     def set_mode(self, mode: str) -> None:
@@ -207,12 +193,12 @@ class PickingLogic:
         if mode == "select":
             i = self.pick_at(x, y)
             self.selection = np.array([i] if i >= 0 else [], dtype=np.int64)
-            self._mark("picks")
+            self.schedule_redraw("picks")
             return
         i = self.pick_at(x, y)
         if i >= 0:
             self.selection = np.array([i], dtype=np.int64)
-            self._mark("picks")
+            self.schedule_redraw("picks")
             return
         if 0 <= x < nx and 0 <= y < ny:
             d = self.store.arrays(self.current)["diameter"]
@@ -221,7 +207,7 @@ class PickingLogic:
 
     def move_preview(self, index: int, x: float, y: float) -> None:
         self._preview = (index, x, y)
-        self._mark("picks")
+        self.schedule_redraw("picks")
 
     def move_commit(self, index: int, x: float, y: float) -> None:
         self._preview = None
@@ -231,7 +217,7 @@ class PickingLogic:
         a = self.store.arrays(self.current)
         inside = (a["x"] >= x0) & (a["x"] <= x1) & (a["y"] >= y0) & (a["y"] <= y1) & self.current_mask()
         self.selection = np.flatnonzero(inside)
-        self._mark("picks")
+        self.schedule_redraw("picks")
 
     def delete_selected(self) -> None:
         if self.current is not None and len(self.selection):
@@ -249,8 +235,8 @@ class PickingLogic:
 
     def _on_store_changed(self, key: str) -> None:
         if key == self.current:
-            self._mark("picks", "hist")
-        self._mark("list")
+            self.schedule_redraw("picks", "hist")
+        self.schedule_redraw("list")
         self.undo_btn.setEnabled(self.store.can_undo)
         self.redo_btn.setEnabled(self.store.can_redo)
 
@@ -287,26 +273,7 @@ class PickingLogic:
     def load_truth(self, path: Path) -> None:
         self.truth = read_picks(path)
         self.truth["key"] = self.truth["micrograph"].map(micrograph_key)
-        self._mark("picks")
-
-    def _score_current(self):
-        if self.truth is None or self.current is None:
-            self.metrics = None
-            return None
-        a = self.store.arrays(self.current)
-        pred = pd.DataFrame({k: a[k] for k in ("x", "y", "score", "diameter")})
-        in_size = self.store.mask(self.current, None, self.size_range_value())
-        idx = np.flatnonzero(in_size)
-        truth = self.truth[self.truth["key"] == self.current]
-        s = score_picks(pred.iloc[idx], truth, threshold=self.threshold_value(),
-                        default_diameter=float(np.nanmedian(a["diameter"])) if np.isfinite(a["diameter"]).any()
-                        else self.box_size.value())
-        tp = np.zeros(len(pred), dtype=bool)
-        tp[idx] = s["pred_tp"]
-        s["tp_mask"] = tp
-        s["truth_table"] = truth
-        self.metrics = s
-        return s
+        self.schedule_redraw("picks")
 
     # ---- auto-pick --------------------------------------------------------------------------------------------
     def run_autopick(self, all_micrographs: bool = False):
@@ -487,105 +454,3 @@ class PickingLogic:
         lay.addWidget(tb)
         dlg.resize(640, 720)
         dlg.show()
-
-    # ---- drawing (from the 30 Hz timer) -----------------------------------------------------------------------
-    def _redraw(self) -> None:
-        d = self._dirty
-        if not any(d.values()):
-            return
-        if d["image"] and self.current is not None:
-            ready = self._load_display(self.current)
-            if ready is None:
-                d["image"] = False
-            else:
-                self._show_image(ready, d["image"])
-                d["image"] = False
-        if d["picks"] or d["hist"]:
-            self._draw_picks()
-        if d["hist"]:
-            self._draw_hists()
-        if d["list"]:
-            self._draw_list()
-        for k in d:
-            d[k] = False
-
-    def _show_image(self, ready, how) -> None:
-        disp, factor = ready
-        levels = robust_levels(disp, contrast=self.contrast.value() / 10.0, invert=self.invert.isChecked())
-        if how == "levels" and self._shown == self.current:
-            self.view.set_levels(levels)
-        else:
-            self.view.set_image(disp, self.mics[self.current]["shape"], levels, keep_view=True)
-            self._shown = self.current
-        shape = self.mics[self.current]["shape"]
-        self.status_label.setText(f"{self.current}: {shape[1]} x {shape[0]} px, "
-                                  f"{self.apix.value():.3g} A/px, display bin {factor}")
-
-    def _draw_picks(self) -> None:
-        if self.current is None:
-            return
-        a = self.store.arrays(self.current)
-        x, y = a["x"].copy(), a["y"].copy()
-        if self._preview is not None and self._preview[0] < len(x):
-            i, px, py = self._preview
-            x[i], y[i] = px, py
-        mask = self.current_mask()
-        size = 2 * self._radii()
-        s = self._score_current()
-        if s is not None:
-            colors = np.where(s["tp_mask"][:, None], np.array(TP_COLOR), np.array(FP_COLOR)).astype(np.uint8)
-            t = s["truth_table"]
-            miss = ~s["truth_hit"]
-            td = t["diameter"].to_numpy(float) if len(t) else np.zeros(0)
-            tdd = np.where(np.isfinite(td), td, np.nanmedian(size) if len(size) else self.box_size.value())
-            self.view.set_misses(t["x"].to_numpy(float)[miss], t["y"].to_numpy(float)[miss], tdd[miss])
-            self.pr_curve.setData(s["curve_recall"], s["curve_precision"])
-            self.pr_point.setData([s["recall"]], [s["precision"]])
-            self.metrics_label.setText(
-                f"<b>threshold {self.threshold_value():.2f}</b>: precision {s['precision']:.3f}, recall "
-                f"{s['recall']:.3f}, F {s['f']:.3f}, AP {s['ap']:.3f}<br>TP {s['tp']}, FP {s['fp']}, "
-                f"missed {s['fn']} of {s['n_truth']}")
-        else:
-            colors = confidence_colors(a["score"])
-            self.view.set_misses([], [], [])
-        self.view.set_picks(x[mask], y[mask], size[mask], colors[mask])
-        sel = self.selection[self.selection < len(x)] if len(self.selection) else self.selection
-        self.view.set_selected(x[sel], y[sel], size[sel])
-        n_all = len(x)
-        self.count_label.setText(f"{int(mask.sum())} of {n_all} picks pass the filters")
-
-    def _draw_hists(self) -> None:
-        a = self.store.arrays(self.current) if self.current else {"score": np.zeros(0), "diameter": np.zeros(0)}
-        sc = a["score"][np.isfinite(a["score"])]
-        h, e = np.histogram(sc, bins=25, range=(0, 1))
-        self.score_hist._hist_item.setData(e, h)
-        self.thr_line.setValue(self.threshold_value())
-        dd = a["diameter"][np.isfinite(a["diameter"])]
-        top = self.size_range.maximum()
-        h, e = np.histogram(dd, bins=30, range=(0, top))
-        self.size_hist._hist_item.setData(e, h)
-        lo, hi = self.size_range_value()
-        self.size_lines[0].setValue(lo)
-        self.size_lines[1].setValue(hi)
-
-    def _draw_list(self) -> None:
-        thr, size = self.threshold_value(), self.size_range_value()
-        self.table.blockSignals(True)
-        self.table.setRowCount(len(self.order))
-        for r, key in enumerate(self.order):
-            flags = self.store.flags.get(key, {})
-            good = flags.get("good")
-            cells = [key, str(int(self.store.mask(key, thr, size).sum())),
-                     {None: "", True: "good", False: "bad"}[good], "yes" if flags.get("reviewed") else ""]
-            for c, text in enumerate(cells):
-                item = self.table.item(r, c)
-                if item is None:
-                    item = QTableWidgetItem()
-                    self.table.setItem(r, c, item)
-                if item.text() != text:
-                    item.setText(text)
-                if c == 2:
-                    item.setForeground(Qt.darkGreen if good else Qt.red)
-        if self.current in self.order and self.table.currentRow() != self.order.index(self.current):
-            self.table.setCurrentCell(self.order.index(self.current), 0)
-        self.table.blockSignals(False)
