@@ -24,6 +24,26 @@ def shared_data() -> Path:
     return SHARED
 
 
+@pytest.fixture(scope="session")
+def qapp(qapp_args):
+    """The application as ``cryogui`` makes it (pytest-qt's fixture, overridden): among other things, Python's
+    garbage collector then runs only on the GUI thread, never in a job's worker thread."""
+    from cryogui.app.application import make_app
+
+    return make_app()
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_between_tests():
+    """Once a GUI test made the app, automatic collection is off: collect after each test on this (GUI) thread."""
+    yield
+    import sys
+
+    app_mod = sys.modules.get("cryogui.app.application")
+    if app_mod is not None and app_mod._collector is not None:
+        app_mod._collector.check()
+
+
 @pytest.fixture
 def open_panel(qtbot, tmp_path):
     """``open_panel(PanelClass, size)``: a panel on its own, with a job manager, a session and settings of its own.

@@ -22,12 +22,30 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+_collector = None
+
+
+def collect_garbage_on_gui_thread():
+    """Run Python's cyclic garbage collector only on the GUI thread, from a timer (pyqtgraph's GarbageCollector).
+
+    Left automatic, a collection can start in a worker thread and free Qt wrappers there; Qt then waits for the GUI
+    thread while that thread waits for Python's lock, and the application freezes.  Returns the collector; its
+    ``check()`` collects as the automatic collector would have, and is safe to call from the GUI thread."""
+    global _collector
+    if _collector is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _collector = GarbageCollector(interval=0.5)
+    return _collector
+
+
 def make_app():
     import pyqtgraph as pg
     from PySide6.QtWidgets import QApplication
 
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", foreground="k")
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    collect_garbage_on_gui_thread()
     app.setApplicationName("cryogui")
     app.setOrganizationName("cryogui")
     app.setDesktopFileName("io.github.cryogui")
