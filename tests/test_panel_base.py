@@ -42,7 +42,7 @@ def test_redraw_now_draws_pending_parts_once(open_panel):
     assert panel.calls == []  # nothing pending: nothing drawn
     panel.schedule_redraw("a")
     panel.redraw_now()
-    panel._redraw()  # the older name of the same call
+    panel.redraw_now()  # nothing pending any more
     assert panel.calls == [{"a"}]
 
 

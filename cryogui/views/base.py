@@ -67,8 +67,6 @@ class PanelBase(QWidget):
         parts, self._redraw_parts = self._redraw_parts, set()
         self.redraw(parts)
 
-    _redraw = redraw_now  # the name benchmarks and older callers use
-
     def redraw(self, parts: set[str]) -> None:
         """Draw the named parts from the panel's state (overridden; called on the GUI thread, never per snapshot)."""
 

@@ -201,10 +201,10 @@ def gui_redraw(work: Path) -> None:
     panel.store.set_picks(panel.current, picks)
     t_end = time.perf_counter() + 120
     while panel.current not in panel._display_cache and time.perf_counter() < t_end:
-        panel._redraw()
+        panel.redraw_now()
         app.processEvents()
         time.sleep(0.02)
-    panel._redraw()
+    panel.redraw_now()
     app.processEvents()
 
     view = panel.view
@@ -222,7 +222,7 @@ def gui_redraw(work: Path) -> None:
         for i in range(15):
             action(i)
             t0 = time.perf_counter()
-            panel._redraw()
+            panel.redraw_now()
             app.processEvents()
             app.processEvents()
             ts.append(time.perf_counter() - t0)
