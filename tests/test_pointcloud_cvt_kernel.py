@@ -1,4 +1,5 @@
-"""The compiled cell-grid nearest-point search and the fused Lloyd pass (cryogui.core.pointcloud.cvt_kernel)."""
+"""CVT's nearest-point assignment: the compiled cell-grid search and fused Lloyd pass (cvt_kernel), and the bounded
+k-d tree path, against brute force."""
 
 from __future__ import annotations
 
@@ -37,29 +38,38 @@ def test_two_nearest_is_exact_for_clustered_points_and_far_queries(ndim, n):
     np.testing.assert_allclose(((q - pts[lab]) ** 2).sum(1), b1, rtol=1e-12, atol=1e-12)
 
 
-def test_lloyd_pass_equals_full_search_and_sums_its_cells():
-    """Bounds skip voxels but never change the answer; the masses and moments are those of the labels."""
+@pytest.mark.parametrize("kind", ["grid", "kdtree"])
+def test_bounded_assignment_equals_full_search_and_sums_its_cells(kind):
+    """Hamerly's bounds skip voxels but never change the answer, in the compiled grid pass and in the k-d tree
+    path; the grid pass's masses and moments are those of its labels."""
+    from cryogui.core.pointcloud.cvt import BoundedAssignment
+
     rng = np.random.default_rng(3)
     data = rng.random((10, 11, 12)) + np.exp(-((np.indices((10, 11, 12)) - 5.0) ** 2).sum(0) / 8)
     dens = density_from_array(data, spacing=(1.5, 2.0, 2.5), origin=(3, -2, 1))
     pts = dens.sample(40, rng)
-    gl = cvt_kernel.GridLloyd(dens.coords, dens.weights, float(np.prod(dens.spacing)))
-    gl.update(pts)
+    if kind == "grid":
+        assign = cvt_kernel.GridLloyd(dens.coords, dens.weights, float(np.prod(dens.spacing)))
+    else:
+        assign = BoundedAssignment(dens.coords, backend="kdtree")
+    assign.update(pts)
     skipped = []
     for scale in (4.0, 0.5, 0.05, 0.005):
         step = rng.normal(scale=scale, size=pts.shape)
         pts = pts + step
-        d2, lab = gl.update(pts, np.sqrt((step ** 2).sum(1)))
+        d2, lab = assign.update(pts, np.sqrt((step ** 2).sum(1)))
         b1, _ = brute_two(pts, dens.coords)
         np.testing.assert_allclose(d2, b1, rtol=1e-10, atol=1e-10)
         np.testing.assert_allclose(((dens.coords - pts[lab]) ** 2).sum(1), b1, rtol=1e-10, atol=1e-10)
-        mass, mom = gl.moments
-        np.testing.assert_allclose(mass, np.bincount(lab, weights=dens.weights, minlength=40), atol=1e-14)
-        for k in range(3):
-            np.testing.assert_allclose(mom[:, k], np.bincount(lab, weights=dens.weights * dens.coords[:, k],
-                                                                 minlength=40), atol=1e-12)
-        skipped.append(gl.queried < len(dens.coords))
+        if assign.moments is not None:
+            mass, mom = assign.moments
+            np.testing.assert_allclose(mass, np.bincount(lab, weights=dens.weights, minlength=40), atol=1e-14)
+            for k in range(3):
+                np.testing.assert_allclose(mom[:, k], np.bincount(lab, weights=dens.weights * dens.coords[:, k],
+                                                                     minlength=40), atol=1e-12)
+        skipped.append(assign.queried < len(dens.coords))
     assert skipped[-1]
+    assert (assign.moments is not None) == (kind == "grid")
 
 
 @pytest.mark.parametrize("ndim", [2, 3])
@@ -74,7 +84,7 @@ def test_grid_and_kdtree_backends_give_the_same_cvt(ndim):
         snaps = []
         res = run_job(run_cvt(dens, 25, iterations=8, seed=1, tol=0, backend=backend), snaps.append).value
         out[backend] = (res, [s.metrics["energy"] for s in snaps])
-    (g, eg), (k, ek) = out["grid"], out["kdtree"]
+    (g, eg), (_, ek) = out["grid"], out["kdtree"]
     # exact ties between lattice voxels may be broken differently; the energies agree to rounding
     np.testing.assert_allclose(eg, ek, rtol=1e-6)
     np.testing.assert_allclose(g.weights.sum(), 1.0)
