@@ -142,7 +142,8 @@ def test_siamese_learns_distances_and_saves(tmp_path):
     v = demo_map(box=16, apix=16.0, seed=1)
     stack, table = run_job(generate_projections(v.data, v.apix, GeneratorConfig(n=160, seed=4))).value
     q = euler_to_quaternion(table[["rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"]].to_numpy())
-    cfg = SiameseConfig(size=16, embed_dim=16, width=8, steps=150, batch=32, lr=3e-3, report_every=25, seed=0)
+    cfg = SiameseConfig(size=16, embed_dim=16, width=8, steps=150, batch=32, lr=3e-3, report_every=25, seed=0,
+                        head="euclidean")
     snaps = []
     trained = run_job(train_siamese(stack, q, cfg), snaps.append).value
     first, last = snaps[0].metrics["val_loss"], snaps[-1].metrics["val_loss"]
@@ -225,3 +226,60 @@ def test_embedding_neighbours_and_knn_recovery():
     # random pairs; this checks the path runs and mostly recovers, not that it is better
     assert len(res.quats) == 120
     assert align_orientations(q, res.quats).median_rad <= 0.5
+
+
+def test_rotation_head_geometry_and_distance():
+    import torch
+
+    from cryogui.core.poses.recover import EmbeddingDistance
+    from cryogui.core.poses.siamese import embedding_distance, rotation_from_6d
+
+    r = rotation_from_6d(torch.randn(50, 6, generator=torch.Generator().manual_seed(0)))
+    eye = torch.eye(3).expand(50, 3, 3)
+    assert torch.allclose(r.transpose(1, 2) @ r, eye, atol=1e-5)
+    assert torch.allclose(torch.linalg.det(r), torch.ones(50), atol=1e-5)
+    m = random_rotations(40, seed=3)
+    q = matrix_to_quaternion(m)
+    e = torch.as_tensor(m.reshape(40, 9), dtype=torch.float64)
+    i, j = torch.arange(40), torch.roll(torch.arange(40), 7)
+    want = quaternion_distance(q[i.numpy()], q[j.numpy()])
+    got = embedding_distance(e[i], e[j], "rotation").numpy()
+    below = want < 3.0  # past ~3.05 rad (chord 0.999 of the largest) the training distance continues linearly
+    assert below.sum() > 30 and np.allclose(got[below], want[below], atol=1e-5)
+    assert np.all(np.abs(got - want) < 0.1)
+    src = EmbeddingDistance(q)  # unit 4-vectors: the rotation metric, the same angles
+    assert src.metric == "rotation" and np.allclose(src.quaternions(), canonical_quaternion(q), atol=1e-6)
+    assert np.allclose(src(i, j).numpy(), want, atol=1e-4)
+    assert EmbeddingDistance(2 * q).metric == "euclidean"
+    with pytest.raises(InputError):
+        EmbeddingDistance(q, metric="cosine")
+
+
+def test_rotation_head_learns_and_old_models_still_load(tmp_path):
+    import torch
+
+    from cryogui.core.poses.siamese import EmbeddingNet
+    from cryogui.core.simulate.maps import demo_map
+
+    v = demo_map(box=16, apix=16.0, seed=1)
+    stack, table = run_job(generate_projections(v.data, v.apix, GeneratorConfig(n=160, seed=4))).value
+    q = euler_to_quaternion(table[["rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"]].to_numpy())
+    cfg = SiameseConfig(size=16, width=8, steps=150, batch=32, lr=3e-3, report_every=25, seed=0, head="rotation")
+    snaps = []
+    trained = run_job(train_siamese(stack, q, cfg), snaps.append).value
+    assert snaps[-1].metrics["val_loss"] < 0.8 * snaps[0].metrics["val_loss"]
+    emb = trained.embed(stack)
+    assert emb.shape == (160, 4) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
+    again = load_distance_model(save_distance_model(trained, tmp_path / "r.pt"))
+    assert again.config.head == "rotation" and np.allclose(again.embed(stack), emb, atol=1e-5)
+    # a file written before the rotation head (format v1, no "head" setting) loads as the Euclidean head
+    old = EmbeddingNet(16, 8, 8)
+    conf = {k: val for k, val in cfg.__dict__.items() if k != "head"} | {"embed_dim": 8}
+    torch.save({"format": "cryogui.siamese.v1", "config": conf, "box": 16, "state_dict": old.state_dict(),
+                "losses": [], "val_losses": []}, tmp_path / "v1.pt")
+    m1 = load_distance_model(tmp_path / "v1.pt")
+    assert m1.config.head == "euclidean" and m1.embed(stack[:5]).shape == (5, 8)
+    torch.save({"format": "cryogui.siamese.v2", "config": conf | {"head": "rotation"}, "box": 16,
+                "state_dict": old.state_dict()}, tmp_path / "bad.pt")
+    with pytest.raises(InputError, match="do not match"):
+        load_distance_model(tmp_path / "bad.pt")

@@ -60,13 +60,15 @@ def read_config_file(path: str | Path) -> dict[str, str]:
 def save_distance_model(trained: TrainedDistance, path: str | Path) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
-        torch.save({"format": "cryogui.siamese.v1", "config": asdict(trained.config), "box": trained.box,
+        torch.save({"format": "cryogui.siamese.v2", "config": asdict(trained.config), "box": trained.box,
                     "state_dict": {k: v.cpu() for k, v in trained.model.state_dict().items()},
                     "losses": trained.losses, "val_losses": trained.val_losses}, tmp)
     return path
 
 
 def load_distance_model(path: str | Path) -> TrainedDistance:
+    """A model saved by :func:`save_distance_model`: format v2 (with the distance head), or v1 (written before the
+    rotation head existed: always the Euclidean head)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: distance model does not exist")
@@ -74,11 +76,22 @@ def load_distance_model(path: str | Path) -> TrainedDistance:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise InputError(f"{path}: not a cryogui distance model ({type(exc).__name__})") from None
-    if not isinstance(blob, dict) or blob.get("format") != "cryogui.siamese.v1":
+    fmt = blob.get("format") if isinstance(blob, dict) else None
+    if fmt not in ("cryogui.siamese.v1", "cryogui.siamese.v2"):
         raise InputError(f"{path}: not a cryogui distance model (made by 'cryogui poses train')")
-    cfg = SiameseConfig(**blob["config"])
-    model = EmbeddingNet(cfg.size, cfg.embed_dim, cfg.width)
-    model.load_state_dict(blob["state_dict"])
+    conf = dict(blob["config"])
+    if fmt == "cryogui.siamese.v1":
+        conf["head"] = "euclidean"
+    known = set(SiameseConfig.__dataclass_fields__)
+    unknown = sorted(set(conf) - known)
+    if unknown:
+        raise InputError(f"{path}: distance model from a newer cryogui (unknown settings {', '.join(unknown)})")
+    cfg = SiameseConfig(**conf)
+    model = EmbeddingNet(cfg.size, cfg.embed_dim, cfg.width, cfg.head)
+    try:
+        model.load_state_dict(blob["state_dict"])
+    except (RuntimeError, KeyError) as exc:
+        raise InputError(f"{path}: distance model weights do not match its settings ({type(exc).__name__})") from None
     model.eval()
     return TrainedDistance(model, cfg, int(blob["box"]), list(blob.get("losses", [])),
                            list(blob.get("val_losses", [])))

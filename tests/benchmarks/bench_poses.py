@@ -9,7 +9,9 @@ Each figure is printed next to a reference measured or fixed in the same run, as
   seconds for training + recovery against the 600 s aim and against the seed's way (network run per pair),
   estimated from the measured time per embedding.
 
-Usage: ``python tests/benchmarks/bench_poses.py [--n 5000] [--train-steps 800] [--rec-steps 3000] [--map M]``.
+Usage: ``python tests/benchmarks/bench_poses.py [--n 5000] [--train-steps 3000] [--rec-steps 3000] [--head chord]
+[--map M] [--threads 1]``.  With ``--head rotation`` the learned recovery is also run from the embedded
+orientations (reported apart from the random start).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ SHARED_MAP = ROOT.parent / "shared" / "data" / "maps" / "emd_1832.map"
 
 def line(name: str, value: float, ref: float, ref_name: str, unit: str = "") -> None:
     ratio = value / ref if ref else float("nan")
-    print(f"{name:<44} {value:>10.4g} {unit:<4} | {ref_name:<34} {ref:>10.4g} | ratio {ratio:7.3f}")
+    print(f"{name:<52} {value:>10.4g} {unit:<4} | {ref_name:<34} {ref:>10.4g} | ratio {ratio:7.3f}")
 
 
 def load_map(path: Path | None):
@@ -100,24 +102,28 @@ def convention(vol, apix, tmp: Path) -> None:
          "perfect")
 
 
-def recovery(vol, apix, n: int, snr, train_steps: int, rec_steps: int) -> None:
+def recovery(vol, apix, n: int, snr, train_steps: int, rec_steps: int, head: str) -> None:
     label = "noiseless" if snr is None else f"SNR {snr:g}"
     t0 = time.perf_counter()
     stack, table = run_job(generate_projections(vol, apix, GeneratorConfig(n=n, snr=snr, seed=7))).value
     q = euler_to_quaternion(table[["rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"]].to_numpy())
     print(f"--- recovery, {n} projections, {label} (generated in {time.perf_counter() - t0:.1f} s)")
     t0, c0 = time.perf_counter(), time.process_time()
-    trained = run_job(train_siamese(stack, q, SiameseConfig(steps=train_steps, report_every=max(1, train_steps // 10)))
-                      ).value
+    cfg = SiameseConfig(steps=train_steps, head=head, report_every=max(1, train_steps // 10))
+    trained = run_job(train_siamese(stack, q, cfg)).value
     t_train, c_train = time.perf_counter() - t0, time.process_time() - c0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     emb = trained.embed(stack)
-    t_embed = time.perf_counter() - t0
+    t_embed, c_embed = time.perf_counter() - t0, time.process_time() - c0
     results = {}
     times, cpu = {}, {}
-    for kind, src in (("exact", ExactDistance(q)), ("learned", EmbeddingDistance(emb)), ("image", ImageDistance(stack))):
+    learned = EmbeddingDistance(emb)
+    runs = [("exact", ExactDistance(q), None), ("learned", learned, None), ("image", ImageDistance(stack), None)]
+    if learned.quaternions() is not None:
+        runs.append(("learned, embedding start", learned, learned.quaternions()))
+    for kind, src, init in runs:
         t0, c0 = time.perf_counter(), time.process_time()
-        res = run_job(recover_orientations(src, steps=rec_steps, report_every=rec_steps)).value
+        res = run_job(recover_orientations(src, steps=rec_steps, report_every=rec_steps, init=init)).value
         times[kind] = time.perf_counter() - t0
         cpu[kind] = time.process_time() - c0
         results[kind] = align_orientations(q, res.quats)
@@ -125,14 +131,20 @@ def recovery(vol, apix, n: int, snr, train_steps: int, rec_steps: int) -> None:
     line(f"[{label}] median error, learned distances", results["learned"].median_rad, 0.199, "seed (noiseless)",
          "rad")
     line(f"[{label}] median error, learned", results["learned"].median_rad, 0.15, "aim", "rad")
+    if "learned, embedding start" in results:
+        line(f"[{label}] median error, learned, embedding start", results["learned, embedding start"].median_rad,
+             results["learned"].median_rad, "learned, random start", "rad")
     line(f"[{label}] median error, image distances", results["image"].median_rad, results["learned"].median_rad,
          "learned (same run)", "rad")
     total = t_train + t_embed + times["learned"]
     line(f"[{label}] seconds: train + embed + recover", total, 600.0, "aim (10 min)", "s")
+    line(f"[{label}] CPU seconds: train + embed + recover", c_train + c_embed + cpu["learned"], 600.0,
+         "aim (10 min)", "s")
     per_image = t_embed / n
     pairs = rec_steps * 4096
     line(f"[{label}] recovery seconds (embed once)", t_embed + times["learned"], per_image * 2 * pairs + times["exact"],
          "network per pair (seed's way, est.)", "s")
+    print(f"    head {head}, mean errors: " + ", ".join(f"{k} {r.mean_rad:.3f}" for k, r in results.items()) + " rad")
     print(f"    wall: training {t_train:.1f} s ({train_steps} steps), embedding {t_embed:.2f} s, recovery: " +
           ", ".join(f"{k} {v:.1f} s" for k, v in times.items()))
     print(f"    CPU time (process_time, all threads): training {c_train:.1f} s, recovery: " +
@@ -142,7 +154,8 @@ def recovery(vol, apix, n: int, snr, train_steps: int, rec_steps: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=5000)
-    ap.add_argument("--train-steps", type=int, default=800)
+    ap.add_argument("--train-steps", type=int, default=SiameseConfig().steps)
+    ap.add_argument("--head", default=SiameseConfig().head, choices=("chord", "rotation", "euclidean"))
     ap.add_argument("--rec-steps", type=int, default=3000)
     ap.add_argument("--map", type=Path, default=SHARED_MAP)
     ap.add_argument("--skip-relion", action="store_true")
@@ -159,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_relion:
             convention(vol, apix, Path(d))
     for snr in ([None, 0.1] if args.snr is None else [s if s > 0 else None for s in args.snr]):
-        recovery(vol, apix, args.n, snr, args.train_steps, args.rec_steps)
+        recovery(vol, apix, args.n, snr, args.train_steps, args.rec_steps, args.head)
     return 0
 
 

@@ -38,10 +38,13 @@ def train_job(quats, cfg, images=None) -> Iterator[Snapshot]:
     return (yield from train_siamese(imgs, quats, cfg))
 
 
-def recover_job(kind: str, *, quats=None, images=None, model=None, **kw) -> Iterator[Snapshot]:
+def recover_job(kind: str, *, quats=None, images=None, model=None, start: str = "random",
+                **kw) -> Iterator[Snapshot]:
     """Job: build the distance source (``exact`` | ``learned`` | ``image``) and run the recovery.
 
-    ``quats`` are the known orientations (needed for ``exact``; otherwise used only to report the error)."""
+    ``quats`` are the known orientations (needed for ``exact``; otherwise used only to report the error).
+    ``start="embedding"`` starts the recovery from the embedded orientations of a rotation-head model (learned
+    distances only) instead of random ones."""
     from cryogui.core.poses.recover import EmbeddingDistance, ExactDistance, ImageDistance, recover_orientations
 
     steps = int(kw.get("steps", 3000))
@@ -54,8 +57,14 @@ def recover_job(kind: str, *, quats=None, images=None, model=None, **kw) -> Iter
         if model is None:
             raise InputError("learned distances need a trained distance model: run 'Learn distances' first")
         source = EmbeddingDistance(model.embed(_images(images)))
+        if start == "embedding":
+            if source.quaternions() is None:
+                raise InputError("starting from the embedding needs a distance model with the rotation head")
+            kw["init"] = source.quaternions()
     elif kind == "image":
         source = ImageDistance(_images(images), seed=int(kw.get("seed", 0)))
     else:
         raise InputError(f"unknown distance kind {kind!r} (exact, learned or image)")
+    if start not in ("random", "embedding") or (start == "embedding" and kind != "learned"):
+        raise InputError(f"recovery start {start!r}: 'random', or 'embedding' with learned distances")
     return (yield from recover_orientations(source, q_true=quats, **kw))

@@ -70,22 +70,56 @@ class ExactDistance(PairDistance):
 
 
 class EmbeddingDistance(PairDistance):
-    """Euclidean distance of embeddings (a Siamese network trained so that it predicts the angle)."""
+    """Distances of learned embeddings (a Siamese network trained so that they predict the angle).
+
+    ``metric="euclidean"``: ``|| e_i - e_j ||`` (clipped to pi).  ``metric="chord"``: the SO(3) angle of a chord,
+    ``2 arcsin(min(1, || e_i - e_j || / (2 sqrt 2)))``.  ``metric="rotation"``: the embeddings are unit quaternions
+    (the rotation head of :mod:`siamese`) and the distance is ``2 arccos |<e_i, e_j>|``, computed from the chord
+    for precision at small angles.  ``metric=None``: the array's own ``metric`` (what
+    :meth:`siamese.TrainedDistance.embed` returns carries it), else "rotation" for ``(n, 4)`` unit vectors, else
+    "euclidean".
+    """
 
     name = "learned"
     # kNN-graph recovery (neighbours > 0) is available but off by default: on 1,000 noiseless EMD-1832 projections
     # it folded (1.12 rad median vs 0.19 rad with random pairs), since embedding neighbours were ~0.7 rad apart
     default_neighbours = 0
 
-    def __init__(self, embeddings):
-        self.e = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32)
+    def __init__(self, embeddings, metric: str | None = None):
+        metric = metric or getattr(embeddings, "metric", None)
+        e = np.asarray(embeddings, dtype=np.float64)
+        if e.ndim != 2 or len(e) == 0:
+            raise InputError(f"embeddings must be a non-empty (n, d) array, got shape {e.shape}")
+        if metric is None:
+            unit = e.shape[1] == 4 and np.allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-3)
+            metric = "rotation" if unit else "euclidean"
+        if metric not in ("euclidean", "chord", "rotation"):
+            raise InputError(f"unknown embedding metric {metric!r} (euclidean, chord or rotation)")
+        if metric == "rotation":
+            if e.shape[1] != 4:
+                raise InputError(f"rotation embeddings must be (n, 4) quaternions, got shape {e.shape}")
+            e = canonical_quaternion(e)
+        self.metric = metric
+        self.e = torch.as_tensor(e, dtype=torch.float32)
         self.n = len(self.e)
+
+    def quaternions(self) -> np.ndarray | None:
+        """The embedded orientations (rotation metric), a possible start for the recovery; None otherwise."""
+        return canonical_quaternion(self.e.cpu().double().numpy()) if self.metric == "rotation" else None
+
+    def _dist(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        if self.metric == "euclidean":
+            return torch.linalg.vector_norm(a - b, dim=-1).clamp(max=np.pi)
+        if self.metric == "chord":
+            return 2.0 * torch.asin((torch.linalg.vector_norm(a - b, dim=-1) / (2.0 * np.sqrt(2.0))).clamp(max=1.0))
+        c = torch.minimum(torch.linalg.vector_norm(a - b, dim=-1), torch.linalg.vector_norm(a + b, dim=-1))
+        return 4.0 * torch.asin((0.5 * c).clamp(max=np.sqrt(0.5)))
 
     def neighbours(self, k, chunk=1024):
         k = int(min(k, self.n - 1))
         out = []
         for s in range(0, self.n, chunk):
-            d = torch.cdist(self.e[s:s + chunk], self.e)
+            d = self._dist(self.e[s:s + chunk, None, :], self.e[None, :, :])
             r = torch.arange(s, min(s + chunk, self.n), device=d.device)
             d[r - s, r] = float("inf")
             out.append(torch.topk(d, k, dim=1, largest=False).indices)
@@ -96,7 +130,7 @@ class EmbeddingDistance(PairDistance):
         return self
 
     def __call__(self, i, j):
-        return torch.linalg.vector_norm(self.e[i] - self.e[j], dim=-1).clamp(max=np.pi)
+        return self._dist(self.e[i], self.e[j])
 
 
 def so3_distance_quantiles(u: torch.Tensor) -> torch.Tensor:
@@ -186,16 +220,23 @@ class RecoverResult:
 def recover_orientations(source: PairDistance, *, steps: int = 3000, batch_pairs: int = 4096, lr: float = 0.05,
                          seed: int = 0, report_every: int = 50, q_true=None, init=None, candidates: int | None = None,
                          explore: float = 0.4, reseed: bool = True, neighbours: int | None = None,
-                         far_weight: float = 0.1, device=None) -> Iterator[Snapshot]:
+                         far_weight: float = 0.1, restarts: int | None = None,
+                         device=None) -> Iterator[Snapshot]:
     """Job: recover ``source.n`` orientations from pairwise target distances.
 
     The problem has local minima (parts of the set folded into a mirrored arrangement), so ``candidates``
     independent random starts are optimised together (one batched tensor) for the first ``explore`` fraction of
-    the steps; the one with the lowest loss on a fixed set of pairs (no truth used) is kept and refined.
+    the steps; the one with the lowest loss on a fixed set of pairs (no truth used) is kept and refined.  A fold
+    can still win that early choice, so the whole run is repeated ``restarts`` times (seeds ``seed``,
+    ``seed + 1``, ...) and the result with the lowest final loss on a fixed set of random pairs is kept (default:
+    3 restarts above 1,000 particles from random starts, else 1).  On 5,000 noiseless EMD-1832 projections with
+    learned (chord-head) distances, 1 run in 5 ended folded (0.22 rad median error, loss 0.147) and 4 in 5 not
+    (0.143 rad, loss 0.092): the final loss tells them apart without the truth.
 
-    With ``neighbours`` = k > 0 (default: the source's ``default_neighbours``, 0 for all built-in sources), half of each batch of pairs comes from a kNN graph built on the predicted
-    distances (small predicted distances are the reliable ones) and half from random pairs whose loss is
-    weighted by ``far_weight`` (they keep the global arrangement):
+    With ``neighbours`` = k > 0 (default: the source's ``default_neighbours``, 0 for all built-in sources), half
+    of each batch of pairs comes from a kNN graph built on the predicted distances (small predicted distances are
+    the reliable ones) and half from random pairs whose loss is weighted by ``far_weight`` (they keep the global
+    arrangement):
 
         L = mean_kNN (d(q_i, q_j) - d_ij)^2 + far_weight * mean_random (d(q_i, q_j) - d_ij)^2.
 
@@ -203,9 +244,48 @@ def recover_orientations(source: PairDistance, *, steps: int = 3000, batch_pairs
     many random orientations a few times during refinement (``reseed``).
 
     Snapshots: ``points`` = current viewing directions ``(n, 3)`` of the best candidate; metrics ``loss`` and,
-    when ``q_true`` is given, ``median_error_rad`` after alignment (``data["quats"]`` holds the quaternions).
-    Returns a :class:`RecoverResult`.
+    when ``q_true`` is given, ``median_error_rad`` after alignment (``data["quats"]`` holds the quaternions);
+    ``metrics["restart"]`` counts the runs.  Returns a :class:`RecoverResult` (the kept run's).
     """
+    n = int(source.n)
+    if n < 3:
+        raise InputError(f"orientation recovery needs at least 3 particles, got {n}")
+    if restarts is None:
+        restarts = 1 if init is not None or n <= 1000 else 3
+    if int(restarts) < 1:
+        raise InputError(f"restarts must be >= 1, got {restarts}")
+    restarts = int(restarts)
+    kw = dict(steps=steps, batch_pairs=batch_pairs, lr=lr, report_every=report_every, q_true=q_true, init=init,
+              candidates=candidates, explore=explore, reseed=reseed, neighbours=neighbours, far_weight=far_weight,
+              device=device)
+    if restarts == 1:
+        return (yield from _recover_run(source, seed=seed, **kw))
+    dev = torch.device(device) if device is not None else get_device()
+    source = source.to(dev)
+    g = torch.Generator(device="cpu").manual_seed(10_007 + seed)
+    m = min(50_000, n * (n - 1) // 2)
+    i = torch.randint(0, n, (m,), generator=g)
+    j = torch.randint(0, n - 1, (m,), generator=g)
+    i, j = i.to(dev), (j + (j >= i).long()).to(dev)
+    with torch.no_grad():
+        target = source(i, j)
+    best, best_loss = None, float("inf")
+    for r in range(restarts):
+        run = _recover_run(source, seed=seed + r, step_offset=r * steps, total_steps=restarts * steps, restart=r,
+                           restarts=restarts, **kw)
+        res = yield from run
+        with torch.no_grad():
+            qq = torch.as_tensor(res.quats, dtype=torch.float32, device=dev)
+            loss = float(torch.mean((quat_pair_distance(qq[i], qq[j]) - target) ** 2))
+        if loss < best_loss:
+            best, best_loss = res, loss
+    return best
+
+
+def _recover_run(source: PairDistance, *, steps, batch_pairs, lr, seed, report_every, q_true, init, candidates,
+                 explore, reseed, neighbours, far_weight, device, step_offset: int = 0, total_steps: int | None = None,
+                 restart: int = 0, restarts: int = 1) -> Iterator[Snapshot]:
+    """One run of :func:`recover_orientations` (snapshot steps count from ``step_offset`` of ``total_steps``)."""
     from cryogui.core.poses.align import align_orientations
 
     n = int(source.n)
@@ -253,6 +333,7 @@ def recover_orientations(source: PairDistance, *, steps: int = 3000, batch_pairs
     ei, ej, ew = batch(min(20000, 8 * batch_pairs))
     with torch.no_grad():
         eval_target = source(ei, ej)
+
     with torch.enable_grad():
         if init is None:
             q0 = torch.randn((n_cand, n, 4), generator=g)
@@ -303,14 +384,17 @@ def recover_orientations(source: PairDistance, *, steps: int = 3000, batch_pairs
             if step % report_every == 0 or step == steps:
                 k = int(torch.argmin(per.detach())) if q.shape[0] > 1 else 0
                 cur = canonical_quaternion(q.detach()[k].cpu().double().numpy())
-                metrics = {"loss": lv}
+                metrics = {"loss": lv, "restart": float(restart + 1)}
                 if q_true is not None:
                     al = align_orientations(q_true, cur, restarts=3, iters=30, seed=seed, init=prev_transform)
                     prev_transform = al.transform
                     metrics["median_error_rad"] = al.median_rad
                     result.errors.append((step, al.median_rad))
                 dirs = viewing_direction(quaternion_to_matrix(cur))
-                yield Snapshot(step, steps, points=freeze(dirs), metrics=metrics, data={"quats": freeze(cur)},
-                               message=f"step {step}/{steps}" + (" (exploring)" if step < explore_end else ""))
+                total = total_steps or steps
+                note = (" (exploring)" if step < explore_end else "") + \
+                    (f" (run {restart + 1}/{restarts})" if restarts > 1 else "")
+                yield Snapshot(step_offset + step, total, points=freeze(dirs), metrics=metrics,
+                               data={"quats": freeze(cur)}, message=f"step {step_offset + step}/{total}{note}")
     result.quats = canonical_quaternion(q.detach()[0].cpu().double().numpy())
     return result
