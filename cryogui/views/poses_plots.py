@@ -237,7 +237,7 @@ def histogram_plot(title: str, xlabel: str) -> tuple[pg.PlotWidget, pg.PlotDataI
 
 def set_histogram(item: pg.PlotDataItem, values: np.ndarray, bins: int, rng: tuple[float, float]) -> None:
     if values is None or len(values) == 0:
-        item.setData([0, 1], [0], stepMode="center")
+        item.clear()  # an empty plot keeps its default axes (a lone zero bar autoscaled to a +-0.5 axis)
         return
     h, e = np.histogram(values, bins=bins, range=rng)
     item.setData(e, h, stepMode="center", fillLevel=0)
