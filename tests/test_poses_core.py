@@ -283,3 +283,49 @@ def test_rotation_head_learns_and_old_models_still_load(tmp_path):
                 "state_dict": old.state_dict()}, tmp_path / "bad.pt")
     with pytest.raises(InputError, match="do not match"):
         load_distance_model(tmp_path / "bad.pt")
+
+
+def test_recovery_restarts_keep_the_lowest_loss_run():
+    import torch
+
+    from cryogui.core.poses.recover import quat_pair_distance
+
+    q = matrix_to_quaternion(random_rotations(60, seed=8))
+    rng = np.random.default_rng(2)
+    noisy = canonical_quaternion(q + rng.normal(scale=0.15, size=q.shape))  # distances that no set fits exactly
+    src = ExactDistance(noisy)
+    kw = dict(steps=120, batch_pairs=512, lr=0.05, candidates=2, report_every=40)
+    single = [run_job(recover_orientations(src, seed=s, restarts=1, **kw)).value.quats for s in (3, 4)]
+    snaps = []
+    both = run_job(recover_orientations(src, seed=3, restarts=2, **kw), snaps.append).value.quats
+    assert [s.step for s in snaps] == [40, 80, 120, 160, 200, 240] and snaps[-1].total == 240
+    assert [s.metrics["restart"] for s in snaps] == [1, 1, 1, 2, 2, 2]
+    i, j = np.triu_indices(60, 1)
+    t = src(torch.as_tensor(i), torch.as_tensor(j)).numpy()
+
+    def loss(qs):
+        qs = torch.as_tensor(qs, dtype=torch.float32)
+        return float(torch.mean((quat_pair_distance(qs[i], qs[j]) - torch.as_tensor(t)) ** 2))
+
+    kept = min(single, key=loss)
+    assert np.allclose(both, kept, atol=1e-5)
+    with pytest.raises(InputError):
+        run_job(recover_orientations(src, restarts=0, **kw))
+
+
+def test_quarter_turn_augmentation_matches_the_projection_at_psi_plus_90():
+    import torch
+
+    from cryogui.core.poses.siamese import quarter_turn_quaternions, quarter_turns
+    from cryogui.core.projector import project
+    from cryogui.core.simulate.maps import demo_map
+
+    v = demo_map(box=24, apix=8.0, seed=2)
+    ang = np.array([[30.0, 60.0, 10.0 + 90.0 * k] for k in range(4)])
+    im = torch.as_tensor(project(v.data, euler_to_matrix(ang), apix=v.apix), dtype=torch.float32)
+    turned = quarter_turns(im[[0, 0, 0, 0]], np.arange(4)).numpy()
+    for k in range(4):
+        assert np.corrcoef(turned[k].ravel(), im[k].numpy().ravel())[0, 1] > 0.999
+    q = euler_to_quaternion(ang[:1])
+    assert np.allclose(np.abs(np.sum(quarter_turn_quaternions(q)[:, 0] * euler_to_quaternion(ang), axis=1)), 1,
+                       atol=1e-6)

@@ -10,8 +10,8 @@ Each figure is printed next to a reference measured or fixed in the same run, as
   estimated from the measured time per embedding.
 
 Usage: ``python tests/benchmarks/bench_poses.py [--n 5000] [--train-steps 3000] [--rec-steps 3000] [--head chord]
-[--map M] [--threads 1]``.  With ``--head rotation`` the learned recovery is also run from the embedded
-orientations (reported apart from the random start).
+[--size 32] [--width 16] [--snr 0 0.1] [--map M] [--threads 1]``.  With ``--head rotation`` the learned
+recovery is also run from the embedded orientations (reported apart from the random start).
 """
 
 from __future__ import annotations
@@ -102,14 +102,14 @@ def convention(vol, apix, tmp: Path) -> None:
          "perfect")
 
 
-def recovery(vol, apix, n: int, snr, train_steps: int, rec_steps: int, head: str) -> None:
+def recovery(vol, apix, n: int, snr, train_steps: int, rec_steps: int, head: str, size: int, width: int) -> None:
     label = "noiseless" if snr is None else f"SNR {snr:g}"
     t0 = time.perf_counter()
     stack, table = run_job(generate_projections(vol, apix, GeneratorConfig(n=n, snr=snr, seed=7))).value
     q = euler_to_quaternion(table[["rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"]].to_numpy())
     print(f"--- recovery, {n} projections, {label} (generated in {time.perf_counter() - t0:.1f} s)")
     t0, c0 = time.perf_counter(), time.process_time()
-    cfg = SiameseConfig(steps=train_steps, head=head, report_every=max(1, train_steps // 10))
+    cfg = SiameseConfig(steps=train_steps, head=head, size=size, width=width, report_every=max(1, train_steps // 10))
     trained = run_job(train_siamese(stack, q, cfg)).value
     t_train, c_train = time.perf_counter() - t0, time.process_time() - c0
     t0, c0 = time.perf_counter(), time.process_time()
@@ -144,7 +144,8 @@ def recovery(vol, apix, n: int, snr, train_steps: int, rec_steps: int, head: str
     pairs = rec_steps * 4096
     line(f"[{label}] recovery seconds (embed once)", t_embed + times["learned"], per_image * 2 * pairs + times["exact"],
          "network per pair (seed's way, est.)", "s")
-    print(f"    head {head}, mean errors: " + ", ".join(f"{k} {r.mean_rad:.3f}" for k, r in results.items()) + " rad")
+    print(f"    head {head}, network input {size} px, width {width}, mean errors: " +
+          ", ".join(f"{k} {r.mean_rad:.3f}" for k, r in results.items()) + " rad")
     print(f"    wall: training {t_train:.1f} s ({train_steps} steps), embedding {t_embed:.2f} s, recovery: " +
           ", ".join(f"{k} {v:.1f} s" for k, v in times.items()))
     print(f"    CPU time (process_time, all threads): training {c_train:.1f} s, recovery: " +
@@ -156,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=5000)
     ap.add_argument("--train-steps", type=int, default=SiameseConfig().steps)
     ap.add_argument("--head", default=SiameseConfig().head, choices=("chord", "rotation", "euclidean"))
+    ap.add_argument("--size", type=int, default=SiameseConfig().size,
+                    help="network input size in px (16 low-passes more: better at SNR 0.1)")
+    ap.add_argument("--width", type=int, default=SiameseConfig().width, help="network width (first conv channels)")
     ap.add_argument("--rec-steps", type=int, default=3000)
     ap.add_argument("--map", type=Path, default=SHARED_MAP)
     ap.add_argument("--skip-relion", action="store_true")
@@ -172,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_relion:
             convention(vol, apix, Path(d))
     for snr in ([None, 0.1] if args.snr is None else [s if s > 0 else None for s in args.snr]):
-        recovery(vol, apix, args.n, snr, args.train_steps, args.rec_steps, args.head)
+        recovery(vol, apix, args.n, snr, args.train_steps, args.rec_steps, args.head, args.size, args.width)
     return 0
 
 
