@@ -16,7 +16,8 @@ def register(sub) -> None:
     t = ps.add_parser("train", help="train a Siamese distance network on particles with known poses")
     t.add_argument("--particles", type=Path, required=True, help="STAR (or cryoSPARC .cs) with images and poses")
     t.add_argument("--out", type=Path, required=True, help="model file (.pt)")
-    t.add_argument("--steps", type=int, default=2000)
+    t.add_argument("--steps", type=int, default=None,
+                   help="training steps (default: the network's, 3000: about 60 passes over 5,000 images)")
     t.add_argument("--batch", type=int, default=96, help="images per step (all pairs among them are used)")
     t.add_argument("--size", type=int, default=32, help="images are resampled to SIZE px (multiple of 8)")
     t.add_argument("--lr", type=float, default=2e-3)
@@ -67,6 +68,8 @@ def run_train(args: argparse.Namespace) -> int:
     pset = read_any_particles(args.particles)
     q = pose_quaternions(pset)
     images = load_images(pset)
+    if args.steps is None:
+        args.steps = SiameseConfig.steps
     if args.steps < 1 or args.batch < 2:
         raise InputError("--steps must be >= 1 and --batch >= 2")
     start_cli_compute()

@@ -12,8 +12,9 @@ map on the right turns to that pose (seen along the beam).</p>
 <p><b>Generator.</b> N projections at rot, psi uniform in [shift, shift + coverage] and tilt area-uniform in its
 band, optional CTF (defocus 1.5-3.5 &mu;m) and Gaussian noise at SNR = var(signal) / var(noise).</p>
 <p><b>Distance learning.</b> A Siamese CNN f embeds each image; d&#770;(x<sub>i</sub>, x<sub>j</sub>) =
-||f(x<sub>i</sub>) - f(x<sub>j</sub>)|| is trained to equal the angle 2 arccos|&lt;q<sub>i</sub>, q<sub>j</sub>&gt;|
-between the orientations. Each step embeds B images once and uses all B(B-1)/2 pairs. Plots: loss, and predicted
+2 arcsin(||f(x<sub>i</sub>) - f(x<sub>j</sub>)|| / 2&radic;2) (the angle of two rotations whose matrices lie that far
+apart, so that the geometry of the embedding can match that of orientations) is trained to equal the angle
+2 arccos|&lt;q<sub>i</sub>, q<sub>j</sub>&gt;| between the orientations. Each step embeds B images once and uses all B(B-1)/2 pairs. Plots: loss, and predicted
 vs true distance of held-out pairs (the diagonal is perfect).</p>
 <p><b>Recovery.</b> Quaternions q<sub>i</sub> minimise mean (2 arccos|&lt;q<sub>i</sub>, q<sub>j</sub>&gt;| -
 d<sub>ij</sub>)<sup>2</sup> over random mini-batches of pairs with Adam, from several random starts (the best is
