@@ -266,7 +266,8 @@ def test_rotation_head_learns_and_old_models_still_load(tmp_path):
     q = euler_to_quaternion(table[["rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"]].to_numpy())
     cfg = SiameseConfig(size=16, width=8, steps=150, batch=32, lr=3e-3, report_every=25, seed=0, head="rotation")
     snaps = []
-    trained = run_job(train_siamese(stack, q, cfg), snaps.append).value
+    # on the CPU: 150 steps on 160 tiny images learn there; kernels of another device take another path
+    trained = run_job(train_siamese(stack, q, cfg, device="cpu"), snaps.append).value
     assert snaps[-1].metrics["val_loss"] < 0.8 * snaps[0].metrics["val_loss"]
     emb = trained.embed(stack)
     assert emb.shape == (160, 4) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
@@ -301,7 +302,7 @@ def test_recovery_restarts_keep_the_lowest_loss_run():
     assert [s.step for s in snaps] == [40, 80, 120, 160, 200, 240] and snaps[-1].total == 240
     assert [s.metrics["restart"] for s in snaps] == [1, 1, 1, 2, 2, 2]
     i, j = np.triu_indices(60, 1)
-    t = src(torch.as_tensor(i), torch.as_tensor(j)).numpy()
+    t = src(torch.as_tensor(i), torch.as_tensor(j)).cpu().numpy()
 
     def loss(qs):
         qs = torch.as_tensor(qs, dtype=torch.float32)
