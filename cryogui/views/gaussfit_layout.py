@@ -8,7 +8,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from cryogui.views.gaussfit_view import Gaussians3D, ImageStrip
-from cryogui.views.widgets import button_row
+from cryogui.views.widgets import SparseLogAxis, button_row
 
 
 def build_ui(self) -> None:
@@ -114,7 +114,7 @@ def build_ui(self) -> None:
     pl = QHBoxLayout(plots)
     pl.setContentsMargins(0, 0, 0, 0)
     lossbox = QVBoxLayout()
-    self.loss_plot = pg.PlotWidget(background="w")
+    self.loss_plot = pg.PlotWidget(background="w", axisItems={"left": SparseLogAxis("left")})
     self.loss_plot.setLabel("bottom", "step")
     self.loss_plot.setLabel("left", "loss / var")
     self.loss_plot.addLegend(offset=(-10, 10))

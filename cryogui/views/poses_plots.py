@@ -10,6 +10,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from cryogui.core.poses.density import hammer_dirs, hammer_graticule
+from cryogui.views.widgets import SparseLogAxis
 
 TRUE_RGBA = (0.15, 0.35, 0.85, 1.0)
 REC_RGBA = (0.95, 0.45, 0.05, 1.0)
@@ -244,7 +245,7 @@ def set_histogram(item: pg.PlotDataItem, values: np.ndarray, bins: int, rng: tup
 
 
 def curve_plot(title: str, xlabel: str, ylabel: str, log_y: bool = False) -> pg.PlotWidget:
-    w = pg.PlotWidget(background="w")
+    w = pg.PlotWidget(background="w", axisItems={"left": SparseLogAxis("left")} if log_y else None)
     w.setTitle(title, size="9pt")
     w.setLabel("bottom", xlabel)
     w.setLabel("left", ylabel)

@@ -1,9 +1,10 @@
-"""Small builders the panels' layouts share: a titled form group, buttons, a horizontal slider."""
+"""Small builders the panels' layouts share: a titled form group, buttons, a horizontal slider, a log axis."""
 
 from __future__ import annotations
 
 from typing import Callable
 
+import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QHBoxLayout, QPushButton, QSlider, QVBoxLayout
 
@@ -46,3 +47,18 @@ def slider(lo: int, hi: int, value: int, slot: Callable[[int], None], tip: str =
         s.setToolTip(tip)
     s.valueChanged.connect(slot)
     return s
+
+
+class SparseLogAxis(pg.AxisItem):
+    """A log axis that labels only 1, 2 and 5 times a power of ten (pyqtgraph labels every minor tick when the range
+    spans less than three decades, and the labels run into each other)."""
+
+    def tickStrings(self, values, scale, spacing):
+        strings = super().tickStrings(values, scale, spacing)
+        if not self.logMode or self.range[1] - self.range[0] < 1.0:  # under a decade: every label has room
+            return strings
+        keep = []
+        for v, text in zip(values, strings):
+            m = 10 ** (float(v) % 1.0)
+            keep.append(text if min(abs(m - 1), abs(m - 2), abs(m - 5), abs(m - 10)) < 1e-3 else "")
+        return keep
