@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 log = logging.getLogger("cryogui.app")
@@ -46,6 +47,9 @@ def make_app():
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", foreground="k")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     collect_garbage_on_gui_thread()
+    # vispy's marching cubes subtracts 1 from a uint8 table entry; under numpy 2 that warns of an overflow whose
+    # wrapped value it then uses correctly (checked on volumes over 256 voxels long): not the user's concern
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"vispy\.geometry\.isosurface")
     app.setApplicationName("cryogui")
     app.setOrganizationName("cryogui")
     app.setDesktopFileName("io.github.cryogui")
