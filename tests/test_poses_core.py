@@ -330,3 +330,22 @@ def test_quarter_turn_augmentation_matches_the_projection_at_psi_plus_90():
     q = euler_to_quaternion(ang[:1])
     assert np.allclose(np.abs(np.sum(quarter_turn_quaternions(q)[:, 0] * euler_to_quaternion(ang), axis=1)), 1,
                        atol=1e-6)
+
+
+def test_distance_model_state_round_trip_and_bad_state():
+    """What a workspace keeps of a trained network: plain values and numpy arrays; a damaged copy is refused."""
+    from cryogui.core.poses.siamese import EmbeddingNet, TrainedDistance
+    from cryogui.io.poses_files import distance_model_from_state, distance_model_state
+
+    cfg = SiameseConfig(size=16, width=4, embed_dim=5)
+    trained = TrainedDistance(EmbeddingNet(16, 5, 4, cfg.head), cfg, 20, [1.0], [1.1])
+    state = distance_model_state(trained)
+    assert all(isinstance(v, np.ndarray) for v in state["state_dict"].values())
+    again = distance_model_from_state(state)
+    x = np.random.default_rng(0).normal(size=(2, 20, 20)).astype(np.float32)
+    np.testing.assert_allclose(again.embed(x, device="cpu"), trained.embed(x, device="cpu"), rtol=1e-6, atol=1e-6)
+    bad = dict(state, state_dict={k: v[..., :1] if v.ndim else v for k, v in state["state_dict"].items()})
+    with pytest.raises(InputError, match="do not match"):
+        distance_model_from_state(bad)
+    with pytest.raises(InputError, match="not a cryogui distance model"):
+        distance_model_from_state(dict(state, format="something else"))

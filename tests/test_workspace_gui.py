@@ -139,6 +139,12 @@ def test_work_in_all_five_panels_survives_save_close_and_reopen(qtbot, project, 
                            mean_rad=0.12, other_median_rad=float("nan"))
     po.err_hist = [(10, 0.5), (20, 0.2), (30, 0.1)]
     po.n_spin.setValue(321)
+    from cryogui.core.poses.siamese import EmbeddingNet, SiameseConfig, TrainedDistance
+
+    cfg = SiameseConfig(size=16, width=4, embed_dim=6, steps=7)
+    po.model = TrainedDistance(EmbeddingNet(16, 6, 4, cfg.head), cfg, 24, [0.5, 0.3], [0.6])
+    probe = rng.normal(size=(3, 24, 24)).astype(np.float32)
+    emb_before = po.model.embed(probe)
 
     # layout: the user closed the Log dock
     w.docks["log"].hide()
@@ -180,6 +186,9 @@ def test_work_in_all_five_panels_survives_save_close_and_reopen(qtbot, project, 
     np.testing.assert_array_equal(po2.align.q_aligned, q)
     assert po2.err_hist == [(10, 0.5), (20, 0.2), (30, 0.1)] and po2.n_spin.value() == 321
     assert po2.quats is not None and len(po2.quats) == n
+    # the trained distance network came back: same settings, same embeddings
+    assert po2.model is not None and po2.model.config == cfg and po2.model.losses == [0.5, 0.3]
+    np.testing.assert_allclose(po2.model.embed(probe), emb_before, rtol=1e-5, atol=1e-6)
 
     assert not w2.docks["log"].isVisible() and w2.docks["jobs"].isVisible()
     assert str(w2.workspace.recent()[0]).endswith("session1.cryogui")

@@ -76,22 +76,40 @@ def load_distance_model(path: str | Path) -> TrainedDistance:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise InputError(f"{path}: not a cryogui distance model ({type(exc).__name__})") from None
+    return _build_model(blob, str(path))
+
+
+def distance_model_state(trained: TrainedDistance) -> dict:
+    """The model as plain values and numpy arrays, as a workspace keeps it (:func:`distance_model_from_state`)."""
+    return {"format": "cryogui.siamese.v2", "config": asdict(trained.config), "box": trained.box,
+            "state_dict": {k: v.detach().cpu().numpy() for k, v in trained.model.state_dict().items()},
+            "losses": list(trained.losses), "val_losses": list(trained.val_losses)}
+
+
+def distance_model_from_state(state: dict, where: str = "workspace") -> TrainedDistance:
+    """The inverse of :func:`distance_model_state` (``where`` names the source in error messages)."""
+    blob = dict(state)
+    blob["state_dict"] = {k: torch.as_tensor(v) for k, v in dict(state.get("state_dict") or {}).items()}
+    return _build_model(blob, where)
+
+
+def _build_model(blob, where: str) -> TrainedDistance:
     fmt = blob.get("format") if isinstance(blob, dict) else None
     if fmt not in ("cryogui.siamese.v1", "cryogui.siamese.v2"):
-        raise InputError(f"{path}: not a cryogui distance model (made by 'cryogui poses train')")
+        raise InputError(f"{where}: not a cryogui distance model (made by 'cryogui poses train')")
     conf = dict(blob["config"])
     if fmt == "cryogui.siamese.v1":
         conf["head"] = "euclidean"
     known = set(SiameseConfig.__dataclass_fields__)
     unknown = sorted(set(conf) - known)
     if unknown:
-        raise InputError(f"{path}: distance model from a newer cryogui (unknown settings {', '.join(unknown)})")
+        raise InputError(f"{where}: distance model from a newer cryogui (unknown settings {', '.join(unknown)})")
     cfg = SiameseConfig(**conf)
     model = EmbeddingNet(cfg.size, cfg.embed_dim, cfg.width, cfg.head)
     try:
         model.load_state_dict(blob["state_dict"])
     except (RuntimeError, KeyError) as exc:
-        raise InputError(f"{path}: distance model weights do not match its settings ({type(exc).__name__})") from None
+        raise InputError(f"{where}: distance model weights do not match its settings ({type(exc).__name__})") from None
     model.eval()
     return TrainedDistance(model, cfg, int(blob["box"]), list(blob.get("losses", [])),
                            list(blob.get("val_losses", [])))

@@ -337,6 +337,8 @@ class PosesPanel(PosesDrawing, PanelBase):
 
     # ---- workspace (issue 8): what File > Save workspace keeps of this panel -----------------------------------
     def save_state(self, arrays: dict) -> dict:
+        from cryogui.io.poses_files import distance_model_state
+
         src = getattr(self.pset, "source", None) if self.pset is not None else None
         images = self.images if self.images is not None and self.images.size <= 4_000_000 else None
         table = None
@@ -352,10 +354,14 @@ class PosesPanel(PosesDrawing, PanelBase):
                 "ctf": self.ctf_box.isChecked(), "distances": self.dist_combo.currentText(),
                 "recovered": self.recovered, "align": self.align, "rec_dirs": self.rec_dirs,
                 "err_hist": list(self.err_hist), "loss_hist": list(getattr(self, "loss_hist", [])),
-                "val_hist": list(getattr(self, "val_hist", [])), "status": self.status_label.text()}
+                "val_hist": list(getattr(self, "val_hist", [])), "status": self.status_label.text(),
+                "model": distance_model_state(self.model) if self.model is not None else None}
 
     def restore_state(self, state: dict, arrays: dict) -> None:
         import pandas as pd
+
+        from cryogui.errors import InputError
+        from cryogui.io.poses_files import distance_model_from_state
 
         src = state.get("source")
         if src and Path(src).exists():
@@ -395,4 +401,9 @@ class PosesPanel(PosesDrawing, PanelBase):
         self.val_hist = [tuple(e) for e in state.get("val_hist", [])]
         if state.get("status"):
             self.status_label.setText(state["status"])
+        if state.get("model") is not None:  # the trained distance network: minutes of training kept
+            try:
+                self.model = distance_model_from_state(state["model"])
+            except InputError as exc:
+                self.ctx.show_error("Poses", f"The workspace's distance model cannot be used: {exc}", "")
         self.schedule_redraw("points", "psi", "recovered", "errors", "train")
