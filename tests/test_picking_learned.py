@@ -77,3 +77,18 @@ def test_finetune_and_pick_jobs():
     assert ((out.value.score >= 0) & (out.value.score <= 1)).all()
     with pytest.raises(InputError):
         run_job(finetune_job(PickerNet(), [(img, truth.iloc[:0])], steps=2))
+
+
+def test_model_state_round_trip_and_damaged_copy():
+    """A workspace keeps a fine-tuned picker as plain arrays; a damaged copy is refused with a message."""
+    from cryogui.core.picking.learned import model_from_state, model_state
+
+    net = PickerNet(width=8).eval()
+    state = model_state(net)
+    again = model_from_state(state)
+    x = torch.randn(1, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(again(x), net(x))
+    broken = dict(state, state={k: v[:1] for k, v in state["state"].items()})
+    with pytest.raises(InputError, match="not learned-picker weights"):
+        model_from_state(broken)

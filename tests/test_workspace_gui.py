@@ -95,6 +95,10 @@ def test_work_in_all_five_panels_survives_save_close_and_reopen(qtbot, project, 
     pk.store.undo()  # ... and the removal, both can be redone
     pk.threshold.setValue(63)
     pk.lowpass.setValue(12.0)
+    from cryogui.core.picking.learned import PickerNet
+
+    pk._learned_model = PickerNet(width=8)  # as if fine-tuned on this curation
+    tuned_before = {k: v.detach().numpy().copy() for k, v in pk._learned_model.state_dict().items()}
     pk.invert.setChecked(True)
     picks_before = pk.store.table().copy()
     undo_before, redo_before = [list(x) for x in pk.store._undo], [list(x) for x in pk.store._redo]
@@ -162,6 +166,10 @@ def test_work_in_all_five_panels_survives_save_close_and_reopen(qtbot, project, 
     assert pk2.invert.isChecked() and pk2.truth is not None and len(pk2.truth) == 12
     assert pk2.store.count("mic0") == 4 and pk2.store.can_redo
     assert pk2.store.redo()  # the history works, not only looks right
+    tuned = pk2._learned_model.state_dict()
+    assert set(tuned) == set(tuned_before)
+    for k, v in tuned_before.items():
+        np.testing.assert_array_equal(tuned[k].numpy(), v)
     assert pk2.store.count("mic0") == 3
 
     pc2 = w2.panels["pointcloud"]

@@ -387,7 +387,16 @@ class PickingPanel(PickingLogic, PickingDrawing, PanelBase):
                              "apix": self.apix.value(), "circle_mode": self.circle_mode.currentIndex(),
                              "box_size": self.box_size.value(), "method": self.method.currentIndex(),
                              "diameter_hint": self.diameter_hint.value(), "export_format":
-                             self.export_fmt.currentIndex(), "export_filtered": self.export_filtered.isChecked()}}
+                             self.export_fmt.currentIndex(), "export_filtered": self.export_filtered.isChecked()},
+                "learned_model": self._tuned_state()}
+
+    def _tuned_state(self):
+        """The fine-tuned learned picker's weights (None until there is one)."""
+        if self._learned_model is None:
+            return None
+        from cryogui.core.picking.learned import model_state
+
+        return model_state(self._learned_model)
 
     def restore_state(self, state: dict, arrays: dict) -> None:
         import pandas as pd
@@ -412,6 +421,14 @@ class PickingPanel(PickingLogic, PickingDrawing, PanelBase):
             self.set_current(cur)
         if "store" in state:
             restore_pickstore(self.store, state["store"])
+        if state.get("learned_model") is not None:  # the fine-tuned picker: the curation it learned from is kept
+            from cryogui.core.picking.learned import model_from_state
+            from cryogui.errors import InputError
+
+            try:
+                self._learned_model = model_from_state(state["learned_model"])
+            except InputError as exc:
+                self.ctx.show_error("Picking", f"The workspace's fine-tuned picker cannot be used: {exc}", "")
         if "apix" in c:
             self.apix.setValue(c["apix"])
         self._update_size_slider()

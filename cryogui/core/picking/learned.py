@@ -198,6 +198,25 @@ def model_bytes(model: PickerNet) -> bytes:
     return buf.getvalue()
 
 
+def model_state(model: PickerNet) -> dict:
+    """The weights as plain values and float32 numpy arrays, as a workspace keeps a fine-tuned picker."""
+    return {"version": 1, "width": int(model.head.in_channels),
+            "state": {k: v.detach().cpu().float().numpy() for k, v in model.state_dict().items()}}
+
+
+def model_from_state(state: dict) -> PickerNet:
+    """The inverse of :func:`model_state`; :class:`InputError` for a damaged or foreign copy."""
+    from cryogui.errors import InputError
+
+    try:
+        model = PickerNet(width=int(state.get("width", 24)))
+        model.load_state_dict({k: torch.as_tensor(np.asarray(v), dtype=torch.float32)
+                               for k, v in dict(state["state"]).items()})
+    except Exception as exc:
+        raise InputError(f"workspace: not learned-picker weights ({type(exc).__name__}: {exc})") from None
+    return model.eval()
+
+
 def load_default_model(path: str | Path | None = None) -> PickerNet:
     from cryogui.errors import InputError
 
