@@ -24,6 +24,17 @@ def shared_data() -> Path:
     return SHARED
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Tiny problems: one intra-op thread (on a loaded 2-core machine more threads only add contention)."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 @pytest.fixture(scope="session")
 def qapp(qapp_args):
     """The application as ``cryogui`` makes it (pytest-qt's fixture, overridden): among other things, Python's

@@ -14,14 +14,7 @@ from cryogui.io.mrc import write_mrc
 from cryogui.io.star import read_particles, read_star, write_star
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

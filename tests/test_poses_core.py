@@ -18,15 +18,7 @@ from cryogui.errors import InputError
 from cryogui.io.star import load_images, read_particles
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny problems: one intra-op thread (on a loaded 2-core machine more threads only add contention)."""
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _qmul(a, b):

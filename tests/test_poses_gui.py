@@ -9,19 +9,10 @@ import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import Qt
 
-pytestmark = pytest.mark.gui
+pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("one_torch_thread")]
 pg.setConfigOptions(imageAxisOrder="row-major")
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny problems: one intra-op thread (on a loaded 2-core machine more threads only add contention)."""
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture
