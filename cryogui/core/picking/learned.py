@@ -176,18 +176,24 @@ def train_job(steps: int = 1500, batch: int = 16, pool: int = 384, lr: float = 2
         for step in range(1, steps + 1):
             idx = rng.choice(len(data), size=batch, replace=False)
             x, c = _augment(data[idx], [cs[i] for i in idx], rng)
-            heat, size, mask = _targets(c, INPUT // STRIDE)
-            logits, logsize = model(x[:, None].to(dev))
-            loss, parts = loss_fn(logits, logsize, heat.to(dev), size.to(dev), mask.to(dev))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            parts = _train_step(model, opt, x, c, dev)
             sched.step()
             history.append(parts["loss"])
             if step % report_every == 0 or step == steps:
                 yield Snapshot(step, steps, points=freeze(np.asarray(history)), metrics=parts,
                                message=f"step {step}/{steps} loss {parts['loss']:.3f}")
     return model.cpu().eval()
+
+
+def _train_step(net: PickerNet, opt, x: torch.Tensor, centres, dev) -> dict:
+    """One optimiser step on images ``x`` (b, s, s) with their particle centres; returns the loss parts."""
+    heat, size, mask = _targets(centres, INPUT // STRIDE)
+    logits, logsize = net(x[:, None].to(dev))
+    loss, parts = loss_fn(logits, logsize, heat.to(dev), size.to(dev), mask.to(dev))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return parts
 
 
 def model_bytes(model: PickerNet) -> bytes:
@@ -344,12 +350,7 @@ def finetune_job(model: PickerNet, examples: Sequence[tuple[np.ndarray, pd.DataF
                 cs.append(cc)
             x = normalise(torch.stack(xs))
             x, cs = _augment(x, cs, rng)
-            heat, size, mask = _targets(cs, INPUT // STRIDE)
-            logits, logsize = net(x[:, None].to(dev))
-            loss, parts = loss_fn(logits, logsize, heat.to(dev), size.to(dev), mask.to(dev))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            parts = _train_step(net, opt, x, cs, dev)
             history.append(parts["loss"])
             if step % 5 == 0 or step == steps:
                 yield Snapshot(step, steps, points=freeze(np.asarray(history)), metrics=parts,
