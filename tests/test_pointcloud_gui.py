@@ -119,7 +119,7 @@ def test_demo_starts_the_seed_example(panel, qtbot):
                     "run with CRYOGUI_SCREENSHOTS=1 (make pointcloud-screenshot)")
 def test_screenshot_of_the_seed_example(panel, qtbot):
     """The seed's example run to the end with both methods; the picture shows both sets of markers."""
-    from PySide6.QtWidgets import QApplication
+    from cryogui.app.application import grab_widget
 
     from cryogui.views.pointcloud_view import qimage_to_array
 
@@ -127,12 +127,8 @@ def test_screenshot_of_the_seed_example(panel, qtbot):
     _wait_done(qtbot, panel, ("trn", "cvt"), timeout=120_000)
     assert panel.results["cvt"].energy <= 0.6 * panel.random_line.value()
     qtbot.wait(300)
-    pix = QApplication.primaryScreen().grabWindow(panel.winId())
-    if pix.isNull() or pix.width() < 10:
-        pix = panel.grab()
     out = Path(__file__).resolve().parents[1] / "docs" / "screenshots" / "pointcloud.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    assert pix.save(str(out))
+    pix = grab_widget(panel, out)
     img = qimage_to_array(pix.toImage())
     r, g, b = (img[..., k].astype(int) for k in range(3))
     assert np.sum((r > 200) & (g < 130) & (b < 90)) > 200  # TRN markers (orange-red)

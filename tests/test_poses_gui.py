@@ -106,8 +106,7 @@ def test_screenshot_learned_recovery(panel, qtbot):
     density-coloured sphere, the recovered (orange) directions with their error lines, and the plots."""
     from pathlib import Path
 
-    from PySide6.QtWidgets import QApplication
-
+    from cryogui.app.application import grab_widget
     from cryogui.core.simulate.maps import demo_map
 
     panel._add_map("demo_map.mrc", demo_map(box=48, apix=5.0, seed=0))
@@ -124,10 +123,6 @@ def test_screenshot_learned_recovery(panel, qtbot):
     assert panel.align is not None and panel.align.median_rad < np.pi / 2
     panel.select_particle(3)
     qtbot.wait(300)
-    pix = QApplication.primaryScreen().grabWindow(panel.winId())
-    if pix.isNull() or pix.width() < 10:
-        pix = panel.grab()
     out = Path(__file__).resolve().parents[1] / "docs" / "screenshots" / "poses.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    assert pix.save(str(out))
+    grab_widget(panel, out)
     assert out.stat().st_size > 10_000

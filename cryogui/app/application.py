@@ -90,6 +90,23 @@ def start_demo(window, demo_dir: Path) -> None:
                           on_result=lambda _: window.load_demo(demo_dir))
 
 
+def grab_widget(widget, path: Path):
+    """Save ``widget`` as a PNG from the real screen pixels (OpenGL views included), falling back to Qt's own
+    rendering where the screen gives nothing; returns the pixmap."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    screen = widget.screen() or app.primaryScreen()
+    pix = screen.grabWindow(widget.winId())
+    if pix.isNull() or pix.width() < 10:
+        pix = widget.grab()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not pix.save(str(path)):
+        raise OSError(f"{path}: the screenshot could not be written")
+    return pix
+
+
 def grab_screenshots(window, out: Path) -> list[Path]:
     """Save the whole window, then each panel raised in turn, as PNGs (real pixels from the screen)."""
     from PySide6.QtWidgets import QApplication
@@ -103,13 +120,8 @@ def grab_screenshots(window, out: Path) -> list[Path]:
     def grab(name: str) -> None:
         for _ in range(10):
             app.processEvents()
-        screen = window.screen() or app.primaryScreen()
-        pix = screen.grabWindow(window.winId())
-        if pix.isNull() or pix.width() < 10:
-            pix = window.grab()
-        path = out / f"{name}.png"
-        pix.save(str(path))
-        saved.append(path)
+        saved.append(out / f"{name}.png")
+        grab_widget(window, saved[-1])
 
     grab("main_window")
     for spec in PANELS:
