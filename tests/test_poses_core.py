@@ -306,24 +306,6 @@ def test_recovery_restarts_keep_the_lowest_loss_run():
         run_job(recover_orientations(src, restarts=0, **kw))
 
 
-def test_quarter_turn_augmentation_matches_the_projection_at_psi_plus_90():
-    import torch
-
-    from cryogui.core.poses.siamese import quarter_turn_quaternions, quarter_turns
-    from cryogui.core.projector import project
-    from cryogui.core.simulate.maps import demo_map
-
-    v = demo_map(box=24, apix=8.0, seed=2)
-    ang = np.array([[30.0, 60.0, 10.0 + 90.0 * k] for k in range(4)])
-    im = torch.as_tensor(project(v.data, euler_to_matrix(ang), apix=v.apix), dtype=torch.float32)
-    turned = quarter_turns(im[[0, 0, 0, 0]], np.arange(4)).numpy()
-    for k in range(4):
-        assert np.corrcoef(turned[k].ravel(), im[k].numpy().ravel())[0, 1] > 0.999
-    q = euler_to_quaternion(ang[:1])
-    assert np.allclose(np.abs(np.sum(quarter_turn_quaternions(q)[:, 0] * euler_to_quaternion(ang), axis=1)), 1,
-                       atol=1e-6)
-
-
 def test_distance_model_state_round_trip_and_bad_state():
     """What a workspace keeps of a trained network: plain values and numpy arrays; a damaged copy is refused."""
     from cryogui.core.poses.siamese import EmbeddingNet, TrainedDistance

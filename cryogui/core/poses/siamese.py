@@ -61,7 +61,6 @@ class SiameseConfig:
     neighbours: int = 24  # the anchors' neighbours are drawn from their this-many nearest orientations
     small_weight: float = 0.3  # pair weight 1 / (small_weight + true angle): small distances count more
     head: str = "chord"  # how d_hat comes from the embeddings: "chord", "rotation" or "euclidean" (module doc)
-    augment: bool = False  # in-plane quarter turns of the images with the matching change of pose
 
 
 HEADS = ("rotation", "chord", "euclidean")
@@ -133,30 +132,6 @@ def prepare_images(images, size: int) -> torch.Tensor:
         x = torch.fft.ifft2(torch.fft.ifftshift(f, dim=(-2, -1))).real * (size / b) ** 2
     x = x - x.mean(dim=(1, 2), keepdim=True)
     return x / x.std(dim=(1, 2), keepdim=True).clamp(min=1e-6)
-
-
-# (rows, cols) roll that puts the centre back at (s/2, s/2) after k quarter turns about ((s-1)/2, (s-1)/2)
-_QUARTER_SHIFT = {1: (1, 0), 2: (1, 1), 3: (0, 1)}
-
-
-def quarter_turns(x: torch.Tensor, k: np.ndarray) -> torch.Tensor:
-    """Images ``(m, s, s)`` (centre at pixel s/2, the projector's) turned by ``k[i]`` quarter turns each, in the
-    sense of ``np.rot90``: the projection at psi turned once is the projection at psi + 90 degrees."""
-    out = x.clone()
-    for kk in (1, 2, 3):
-        sel = torch.as_tensor(np.flatnonzero(k == kk), device=x.device)
-        if len(sel):
-            out[sel] = torch.roll(torch.rot90(x[sel], kk, dims=(1, 2)), _QUARTER_SHIFT[kk], dims=(1, 2))
-    return out
-
-
-def quarter_turn_quaternions(quats) -> np.ndarray:
-    """``(4, n, 4)``: the orientations of the images turned by 0..3 quarter turns (psi + 90 k: Rz(90 k) R)."""
-    from cryogui.core.rotations import euler_to_matrix, matrix_to_quaternion, quaternion_to_matrix
-
-    m = quaternion_to_matrix(quats)
-    return np.stack([canonical_quaternion(matrix_to_quaternion(euler_to_matrix([0.0, 0.0, 90.0 * k]) @ m))
-                     for k in range(4)])
 
 
 def _pair_angles(q: torch.Tensor) -> torch.Tensor:
@@ -256,8 +231,6 @@ def train_siamese(images, quats, cfg: SiameseConfig = SiameseConfig(), device=No
     rng = np.random.default_rng(cfg.seed)
     x = prepare_images(images, cfg.size).to(device)
     q = torch.as_tensor(canonical_quaternion(quats), dtype=torch.float32, device=device)
-    q_turned = torch.as_tensor(quarter_turn_quaternions(quats), dtype=torch.float32, device=device) \
-        if cfg.augment else None
     perm = rng.permutation(n)
     n_val = max(2, int(round(cfg.val_fraction * n))) if n >= 20 else 0
     val, tr = perm[:n_val], perm[n_val:]
@@ -278,9 +251,6 @@ def train_siamese(images, quats, cfg: SiameseConfig = SiameseConfig(), device=No
             idx = torch.as_tensor(tr[_batch_indices(rng, knn, len(tr), n_anchor, group, bsz)], device=device)
             m = len(idx)
             xb, qb = x[idx], q[idx]
-            if q_turned is not None:  # data augmentation that keeps image and pose consistent
-                k = rng.integers(0, 4, size=m)
-                xb, qb = quarter_turns(xb, k), q_turned[torch.as_tensor(k, device=device), idx]
             e = model(xb)  # each image embedded once
             ib = torch.triu_indices(m, m, 1, device=device)
             t = _pair_angles(qb)[ib[0], ib[1]]
