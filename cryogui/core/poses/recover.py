@@ -262,11 +262,8 @@ def recover_orientations(source: PairDistance, *, steps: int = 3000, batch_pairs
         return (yield from _recover_run(source, seed=seed, **kw))
     dev = torch.device(device) if device is not None else get_device()
     source = source.to(dev)
-    g = torch.Generator(device="cpu").manual_seed(10_007 + seed)
-    m = min(50_000, n * (n - 1) // 2)
-    i = torch.randint(0, n, (m,), generator=g)
-    j = torch.randint(0, n - 1, (m,), generator=g)
-    i, j = i.to(dev), (j + (j >= i).long()).to(dev)
+    i, j = random_pairs(n, min(50_000, n * (n - 1) // 2), torch.Generator(device="cpu").manual_seed(10_007 + seed),
+                        dev)
     with torch.no_grad():
         target = source(i, j)
     best, best_loss = None, float("inf")
@@ -280,6 +277,14 @@ def recover_orientations(source: PairDistance, *, steps: int = 3000, batch_pairs
         if loss < best_loss:
             best, best_loss = res, loss
     return best
+
+
+def random_pairs(n: int, m: int, g: torch.Generator, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``m`` random index pairs (i, j) of ``n`` particles, never a particle with itself (drawn on the CPU with ``g``,
+    so that a seed gives the same pairs on every device)."""
+    i = torch.randint(0, n, (m,), generator=g)
+    j = torch.randint(0, n - 1, (m,), generator=g)
+    return i.to(device), (j + (j >= i).long()).to(device)
 
 
 def _recover_run(source: PairDistance, *, steps, batch_pairs, lr, seed, report_every, q_true, init, candidates,
@@ -304,9 +309,7 @@ def _recover_run(source: PairDistance, *, steps, batch_pairs, lr, seed, report_e
     reseed_at = {int(f * steps) for f in (0.5, 0.6, 0.7, 0.8)} if reseed else set()
 
     def pairs(m):
-        i = torch.randint(0, n, (m,), generator=g)
-        j = torch.randint(0, n - 1, (m,), generator=g)
-        return i.to(device), (j + (j >= i).long()).to(device)  # never a pair with itself
+        return random_pairs(n, m, g, device)
 
     k_nbr = int(source.default_neighbours if neighbours is None else neighbours)
     nbr = source.neighbours(k_nbr) if k_nbr > 0 and n > 2 else None
